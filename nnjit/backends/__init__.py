@@ -1,0 +1,1 @@
+"""Printers from the `web` dialect to target code (WGSL, Wasm SIMD)."""

@@ -1,0 +1,1 @@
+"""Frontends: ONNX models to the `nn` dialect."""

@@ -1,0 +1,1 @@
+"""nnjit.frontend.ops."""

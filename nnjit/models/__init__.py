@@ -1,0 +1,1 @@
+"""Reference models (tiny random-weight ONNX fixtures) used to exercise the compiler."""

@@ -1,0 +1,1 @@
+"""Executors of compiled modules; `reference` is the numpy oracle."""

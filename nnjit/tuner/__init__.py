@@ -1,0 +1,1 @@
+"""Lite schedule spaces, on-device measurement and the kernel database."""
