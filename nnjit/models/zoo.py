@@ -36,8 +36,8 @@ import pathlib
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -297,23 +297,25 @@ def build_model(name: str, seed: int = DEFAULT_SEED) -> torch.nn.Module:
     import transformers
 
     spec = _spec(name)
-    config_cls, model_cls = {
+    # Typed loosely: each config class only fits its own model class.
+    classes: dict[str, tuple[Any, Any]] = {
         "BartModel": (transformers.BartConfig, transformers.BartModel),
         "T5EncoderModel": (transformers.T5Config, transformers.T5EncoderModel),
         "GPT2LMHeadModel": (transformers.GPT2Config, transformers.GPT2LMHeadModel),
         "RobertaModel": (transformers.RobertaConfig, transformers.RobertaModel),
         "LlamaForCausalLM": (transformers.LlamaConfig, transformers.LlamaForCausalLM),
-    }[spec.architecture]
+    }
+    config_cls, model_cls = classes[spec.architecture]
     # Eager attention exports as plain MatMul/Softmax instead of SDPA.
     config = config_cls(**spec.config, attn_implementation="eager")
     torch.manual_seed(seed)
-    model = model_cls(config)
+    model: torch.nn.Module = model_cls(config)
     # Random init often leaves biases/norm weights at exactly 0/1; perturb every
     # parameter so a compiler bug that drops a bias or norm scale cannot go unnoticed.
     with torch.no_grad():
         for param in model.parameters():
             param.add_(torch.randn_like(param) * 0.02)
-    model = model.to(torch.float32).eval()
+    model.to(torch.float32).eval()
     return _wrap_single_output(model, spec.input_names, spec.outputs[0])
 
 
@@ -336,7 +338,7 @@ def _wrap_single_output(model: torch.nn.Module, input_names: Sequence[str], outp
 
 
 @contextlib.contextmanager
-def _no_packed_sequences() -> Iterator[None]:
+def _no_packed_sequences() -> Generator[None]:
     """Disable transformers' packed-sequence detection while tracing.
 
     When no attention mask is given, causal LMs (gpt2, llama) inspect
@@ -429,7 +431,7 @@ def verify_model(
     worst = 0.0
     for batch, seq in shapes:
         feeds = example_inputs(name, batch, seq, seed=seed + batch * 1000 + seq)
-        (got,) = session.run(list(spec.outputs), feeds)
+        got = cast("np.ndarray", session.run(list(spec.outputs), feeds)[0])
         with torch.no_grad():
             want = model(*(torch.from_numpy(feeds[n]) for n in spec.input_names)).numpy()
         # strict=True also rejects shape/dtype mismatches instead of broadcasting.
@@ -455,7 +457,7 @@ def op_histogram(path: pathlib.Path | str) -> Counter[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; see the module docstring."""
-    parser = argparse.ArgumentParser(prog="python -m nnjit.models.zoo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m nnjit.models.zoo", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--out", type=pathlib.Path, default=ZOO_DIR, help="output directory")
     parser.add_argument(
         "--only",

@@ -1,0 +1,170 @@
+"""`nnjit`: import, run and inspect models from the command line.
+
+    nnjit import model.onnx --shape input_ids=1x16 -o m.mlir     # m.mlir + m.weights.npz
+    nnjit run model.onnx --shape input_ids=1x16 --check           # run, compare with onnxruntime
+    nnjit ops                                                     # the ONNX ops nnjit converts
+
+Bad input (missing file, malformed model, unsupported op, wrong shape) prints one line,
+`nnjit: error: ...`, and exits with status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from nnjit.errors import NnjitError
+
+
+def parse_shape_option(text: str) -> tuple[str, tuple[int, ...]]:
+    """`name=1x16` -> ("name", (1, 16)); `name=` is a scalar."""
+    name, sep, dims = text.rpartition("=")
+    if not sep or not name:
+        raise NnjitError(f"--shape expects NAME=DIMxDIM..., got '{text}'")
+    try:
+        shape = tuple(int(d) for d in dims.split("x")) if dims else ()
+    except ValueError:
+        raise NnjitError(f"--shape expects integer dims separated by 'x', got '{text}'") from None
+    return name, shape
+
+
+def _shapes(options: Sequence[str] | None) -> dict[str, tuple[int, ...]]:
+    return dict(parse_shape_option(o) for o in options or [])
+
+
+def example_inputs(compiled: object, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random inputs for every model input: floats in [-1, 1), integers in [0, 100), booleans."""
+    from nnjit.compiler import CompiledModel
+    from nnjit.runtime.reference import to_numpy_dtype
+
+    assert isinstance(compiled, CompiledModel)
+    rng = np.random.default_rng(seed)
+    function = compiled.module.body.block.first_op
+    assert function is not None
+    inputs: dict[str, np.ndarray] = {}
+    for name, argument in zip(compiled.input_names, function.regions[0].block.args, strict=True):
+        from nnjit.dialects.nn import element_type, tensor_shape
+
+        dtype = to_numpy_dtype(element_type(argument))
+        shape = tensor_shape(argument)
+        if dtype == np.bool_:
+            inputs[name] = rng.random(shape) < 0.5
+        elif np.issubdtype(dtype, np.integer):
+            inputs[name] = rng.integers(0, 100, shape).astype(dtype)
+        else:
+            inputs[name] = rng.uniform(-1, 1, shape).astype(dtype)
+    return inputs
+
+
+def _load_inputs(options: Sequence[str] | None) -> dict[str, np.ndarray]:
+    inputs: dict[str, np.ndarray] = {}
+    for option in options or []:
+        name, sep, path = option.partition("=")
+        if not sep:
+            raise NnjitError(f"--input expects NAME=FILE.npy, got '{option}'")
+        if not Path(path).is_file():
+            raise NnjitError(f"input file {path} does not exist")
+        inputs[name] = np.load(path, allow_pickle=False)
+    return inputs
+
+
+def command_import(args: argparse.Namespace) -> None:
+    """Import (and optionally transform) a model; print or save its IR."""
+    from nnjit.compiler import compile
+
+    compiled = compile(args.model, _shapes(args.shape), pipeline=args.passes or "")
+    if args.output:
+        path = compiled.save(args.output)
+        print(f"wrote {path} and {path.with_suffix('.weights.npz')} ({len(compiled.weights)} weights)", file=sys.stderr)
+    else:
+        sys.stdout.write(compiled.ir_at(list(compiled.stages)[-1], debuginfo=args.print_debuginfo))
+
+
+def command_run(args: argparse.Namespace) -> None:
+    """Compile and run a model, print output summaries and timings, optionally check against onnxruntime."""
+    from nnjit.compiler import compile
+
+    compiled = compile(args.model, _shapes(args.shape), target=args.target)
+    inputs = example_inputs(compiled, args.seed) | _load_inputs(args.input)
+    started = time.perf_counter()
+    outputs = compiled.run(inputs)
+    run_seconds = time.perf_counter() - started
+    for stage, seconds in compiled.stage_seconds.items():
+        print(f"  {stage:<28} {seconds * 1e3:9.1f} ms")
+    print(f"  {'run (' + args.target + ')':<28} {run_seconds * 1e3:9.1f} ms")
+    for name, value in outputs.items():
+        print(f"{name}: {value.dtype}{list(value.shape)} mean={value.mean():.6g} std={value.std():.6g}")
+    if args.check:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
+        expected = session.run(None, inputs)
+        worst = 0.0
+        for name, reference in zip(compiled.output_names, expected, strict=True):
+            got = outputs[name]
+            error = float(np.max(np.abs(got.astype(np.float64) - reference))) if got.size else 0.0
+            worst = max(worst, error)
+            ok = np.allclose(got, reference, rtol=args.rtol, atol=args.atol)
+            print(f"check {name} vs onnxruntime: max |diff| = {error:.3g} -> {'OK' if ok else 'MISMATCH'}")
+            if not ok:
+                raise NnjitError(f"output '{name}' differs from onnxruntime (max |diff| {error:.3g})")
+
+
+def command_ops(args: argparse.Namespace) -> None:
+    """List every ONNX op type nnjit converts, with the opsets each converter serves."""
+    from nnjit.frontend import ops  # noqa: F401  (registers the converters)
+    from nnjit.frontend.registry import CONVERTERS
+
+    for op_type in sorted(CONVERTERS):
+        ranges = ", ".join(f"{e.since}-{e.until or ''}" for e in CONVERTERS[op_type])
+        print(f"{op_type:<24} opsets {ranges}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `nnjit` argument parser with its subcommands."""
+    parser = argparse.ArgumentParser(prog="nnjit", description="Just-in-time compiler for in-browser inference")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    importer = commands.add_parser("import", help="import an ONNX model to nn IR")
+    importer.add_argument("model")
+    importer.add_argument("--shape", action="append", metavar="NAME=DIMS", help="e.g. input_ids=1x16")
+    importer.add_argument("-o", "--output", help="write IR here and weights beside it")
+    importer.add_argument("-p", "--passes", help="pass pipeline to run after import, e.g. canonicalize")
+    importer.add_argument("--print-debuginfo", action="store_true", help="print ONNX node names as locations")
+    importer.set_defaults(handler=command_import)
+
+    runner = commands.add_parser("run", help="compile and run a model")
+    runner.add_argument("model")
+    runner.add_argument("--shape", action="append", metavar="NAME=DIMS")
+    runner.add_argument("--input", action="append", metavar="NAME=FILE.npy")
+    runner.add_argument("--target", default="reference")
+    runner.add_argument("--seed", type=int, default=0)
+    runner.add_argument("--check", action="store_true", help="compare with onnxruntime")
+    runner.add_argument("--rtol", type=float, default=1e-4)
+    runner.add_argument("--atol", type=float, default=1e-5)
+    runner.set_defaults(handler=command_run)
+
+    lister = commands.add_parser("ops", help="list supported ONNX ops")
+    lister.set_defaults(handler=command_ops)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `nnjit` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except NnjitError as error:
+        message = " ".join(str(error).split())
+        print(f"nnjit: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

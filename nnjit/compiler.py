@@ -1,0 +1,144 @@
+"""The library entry point: `nnjit.compile(model, target=...)` and the compiled model it returns.
+
+    import nnjit
+    compiled = nnjit.compile("gpt2.onnx", shapes={"input_ids": (1, 16)})
+    outputs = compiled.run({"input_ids": ids})
+    print(compiled.ir_at("import"))          # IR as imported
+    print(compiled.ir_at("nn-recognize-patterns"))
+    compiled.save("gpt2.mlir")               # gpt2.mlir + gpt2.weights.npz
+
+Each target names a pass pipeline in `PIPELINES`, written in `nnjit-opt -p` syntax, so any stage can
+be reproduced on the command line from the saved IR.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass, PassPipeline
+from xdsl.printer import Printer
+
+from nnjit.context import make_context
+from nnjit.errors import NnjitError
+from nnjit.frontend.onnx import import_onnx
+from nnjit.weights import WeightStore
+
+PIPELINES: dict[str, str] = {
+    "reference": "canonicalize,nn-recognize-patterns,canonicalize",
+}
+"""The pass pipeline of each target, in `-p` syntax."""
+
+Executor = Callable[[ModuleOp, Mapping[str, np.ndarray], WeightStore], dict[str, np.ndarray]]
+
+
+def _reference_executor(module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: WeightStore) -> dict[str, np.ndarray]:
+    from nnjit.runtime.reference import run_module
+
+    return run_module(module, inputs, weights)
+
+
+EXECUTORS: dict[str, Executor] = {"reference": _reference_executor}
+"""Executors by name; each runs a module of its target on numpy inputs."""
+
+
+def print_module(module: ModuleOp, debuginfo: bool = False) -> str:
+    """The textual IR of a module (locations shown with `debuginfo`)."""
+    stream = io.StringIO()
+    Printer(stream=stream, print_debuginfo=debuginfo).print_op(module)
+    return stream.getvalue() + "\n"
+
+
+def available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
+    """Every pass xDSL and its plugins (nnjit included) register, by name."""
+    from xdsl.universe import Universe
+
+    return Universe.get_multiverse().all_passes
+
+
+@dataclass
+class CompiledModel:
+    """A model compiled for one target: its IR at every stage, its weights, and a way to run it."""
+
+    target: str
+    module: ModuleOp
+    weights: WeightStore
+    input_names: list[str]
+    output_names: list[str]
+    stages: dict[str, ModuleOp] = field(default_factory=dict[str, ModuleOp])
+    stage_seconds: dict[str, float] = field(default_factory=dict[str, float])
+
+    def ir_at(self, stage: str, debuginfo: bool = False) -> str:
+        """The IR after `stage` ("import" or a pass name of the pipeline), as text."""
+        if stage not in self.stages:
+            raise NnjitError(f"no stage '{stage}'; stages are {', '.join(self.stages)}")
+        return print_module(self.stages[stage], debuginfo)
+
+    @property
+    def ir(self) -> str:
+        """The final IR as text."""
+        return print_module(self.module)
+
+    def run(self, inputs: Mapping[str, np.ndarray], executor: str | None = None) -> dict[str, np.ndarray]:
+        """Run on numpy inputs keyed by the model's input names; outputs keyed by output names."""
+        name = executor or self.target
+        if name not in EXECUTORS:
+            raise NnjitError(f"unknown executor '{name}'; available: {', '.join(EXECUTORS)}")
+        return EXECUTORS[name](self.module, inputs, self.weights)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the IR to `path` and the weights beside it (`m.mlir` -> `m.weights.npz`)."""
+        target = Path(path)
+        target.write_text(self.ir)
+        self.weights.save(WeightStore.path_beside(target))
+        return target
+
+
+def compile(
+    model: str | os.PathLike[str] | bytes | onnx.ModelProto,
+    shapes: Mapping[str, Sequence[int]] | None = None,
+    target: str = "reference",
+    pipeline: str | None = None,
+) -> CompiledModel:
+    """Import an ONNX model specialised to `shapes` and run the target's pass pipeline on it."""
+    if target not in PIPELINES:
+        raise NnjitError(f"unknown target '{target}'; available: {', '.join(PIPELINES)}")
+    started = time.perf_counter()
+    imported = import_onnx(model, shapes)
+    compiled = CompiledModel(target, imported.module, imported.weights, imported.input_names, imported.output_names)
+    compiled.stages["import"] = imported.module.clone()
+    compiled.stage_seconds["import"] = time.perf_counter() - started
+    run_pipeline(compiled, pipeline if pipeline is not None else PIPELINES[target])
+    return compiled
+
+
+def run_pipeline(compiled: CompiledModel, spec: str) -> None:
+    """Apply a `-p` pipeline to the compiled module, snapshotting the IR and time after each pass."""
+    if not spec:
+        return
+    clock = [time.perf_counter()]
+    seen: dict[str, int] = {}
+
+    def snapshot(previous: ModulePass | None, module: ModuleOp, _next: ModulePass | None) -> None:
+        if previous is None:
+            return
+        count = seen[previous.name] = seen.get(previous.name, 0) + 1
+        key = previous.name if count == 1 else f"{previous.name}#{count}"
+        compiled.stages[key] = module.clone()
+        now = time.perf_counter()
+        compiled.stage_seconds[key] = now - clock[0]
+        clock[0] = now
+
+    try:
+        pipeline = PassPipeline.parse_spec(available_passes(), spec, snapshot)
+    except ValueError as error:
+        raise NnjitError(f"bad pipeline '{spec}': {error}") from None
+    pipeline.apply(make_context(), compiled.module)
+    compiled.module.verify()

@@ -1,0 +1,254 @@
+"""Data movement: Reshape family, Transpose, Concat, Slice, Split, Gather, Expand, Tile, scatters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from xdsl.ir import SSAValue
+
+from nnjit.dialects import nn
+from nnjit.dialects.shapes import broadcast, normalize_axis, numel
+from nnjit.frontend.registry import NodeContext, Outputs, onnx_op
+
+
+def _ints(array: np.ndarray | None) -> list[int] | None:
+    return None if array is None else [int(v) for v in np.asarray(array).reshape(-1)]
+
+
+def reshape(node: NodeContext, value: SSAValue, shape: Sequence[int]) -> SSAValue:
+    """`value` viewed with `shape` (no op when the shape is already that)."""
+    if nn.tensor_shape(value) == tuple(shape):
+        return value
+    return node.emit(nn.ReshapeOp(value, shape))
+
+
+@onnx_op("Reshape", since=5)
+def Reshape(node: NodeContext, allowzero: int = 0) -> Outputs:
+    """Reshape to a constant shape where 0 copies the input dim (unless `allowzero`) and -1 is inferred."""
+    source = node.shape(0)
+    target = _ints(node.const(1)) or []
+    resolved = [source[i] if d == 0 and not allowzero else d for i, d in enumerate(target)]
+    if resolved.count(-1) > 1:
+        raise node.error(f"shape {target} has more than one -1")
+    if -1 in resolved:
+        known = numel([d for d in resolved if d != -1])
+        if known == 0 or numel(source) % known:
+            raise node.error(f"cannot reshape {source} to {target}")
+        resolved[resolved.index(-1)] = numel(source) // known
+    if numel(resolved) != numel(source):
+        raise node.error(f"cannot reshape {source} ({numel(source)} elements) to {target}")
+    return reshape(node, node.input(0), resolved)
+
+
+@onnx_op("Flatten", since=1)
+def Flatten(node: NodeContext, axis: int = 1) -> Outputs:
+    """Reshape to 2-D: dims before `axis` and from `axis` on."""
+    shape = node.shape(0)
+    axis = axis + len(shape) if axis < 0 else axis
+    return reshape(node, node.input(0), (numel(shape[:axis]), numel(shape[axis:])))
+
+
+def _unsqueeze(node: NodeContext, axes: Sequence[int]) -> SSAValue:
+    shape = list(node.shape(0))
+    rank = len(shape) + len(axes)
+    for axis in sorted(normalize_axis(a, rank) for a in axes):
+        shape.insert(axis, 1)
+    return reshape(node, node.input(0), shape)
+
+
+def _squeeze(node: NodeContext, axes: Sequence[int] | None) -> SSAValue:
+    shape = node.shape(0)
+    dropped = {normalize_axis(a, len(shape)) for a in axes} if axes else {i for i, d in enumerate(shape) if d == 1}
+    if any(shape[a] != 1 for a in dropped):
+        raise node.error(f"cannot squeeze axes {sorted(dropped)} of shape {shape}: they are not all 1")
+    return reshape(node, node.input(0), [d for i, d in enumerate(shape) if i not in dropped])
+
+
+@onnx_op("Unsqueeze", since=1, until=12)
+def Unsqueeze_1(node: NodeContext, axes: list[int]) -> Outputs:
+    """Insert size-1 dims at `axes` (attribute form)."""
+    return _unsqueeze(node, axes)
+
+
+@onnx_op("Unsqueeze", since=13)
+def Unsqueeze(node: NodeContext) -> Outputs:
+    """Insert size-1 dims at constant `axes`."""
+    return _unsqueeze(node, _ints(node.const(1)) or [])
+
+
+@onnx_op("Squeeze", since=1, until=12)
+def Squeeze_1(node: NodeContext, axes: list[int] | None = None) -> Outputs:
+    """Drop size-1 dims (attribute form)."""
+    return _squeeze(node, axes)
+
+
+@onnx_op("Squeeze", since=13)
+def Squeeze(node: NodeContext) -> Outputs:
+    """Drop size-1 dims at optional constant `axes` (all size-1 dims when absent)."""
+    return _squeeze(node, _ints(node.optional_const(1)))
+
+
+@onnx_op("Transpose", since=1)
+def Transpose(node: NodeContext, perm: list[int] | None = None) -> Outputs:
+    """Permute dims; the default reverses them."""
+    rank = len(node.shape(0))
+    return node.emit(nn.TransposeOp(node.input(0), perm if perm is not None else list(reversed(range(rank)))))
+
+
+@onnx_op("Concat", since=4)
+def Concat(node: NodeContext, axis: int) -> Outputs:
+    """Join along `axis`; empty inputs contribute nothing."""
+    inputs = [v for v in node.inputs() if numel(nn.tensor_shape(v)) > 0] or node.inputs()[:1]
+    if len(inputs) == 1:
+        return inputs[0]
+    return node.emit(nn.ConcatOp(inputs, axis))
+
+
+def slice_bounds(dim: int, start: int, end: int, step: int) -> tuple[int, int]:
+    """ONNX Slice's clamping of one axis, expressed as Python slice bounds."""
+    if step == 0:
+        raise ValueError("slice step must not be 0")
+    start = start + dim if start < 0 else start
+    end = end + dim if end < 0 else end
+    if step > 0:
+        return min(max(start, 0), dim), min(max(end, 0), dim)
+    start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
+    # A clamped end of -1 means "through index 0"; in Python slices -1 would mean the last element.
+    return start, -(dim + 1) if end == -1 else end
+
+
+def _slice(node: NodeContext, starts: list[int], ends: list[int], axes: list[int] | None, steps: list[int] | None) -> SSAValue:
+    shape = node.shape(0)
+    full_starts = [0] * len(shape)
+    full_ends = list(shape)
+    full_steps = [1] * len(shape)
+    axes = axes if axes is not None else list(range(len(starts)))
+    for start, end, axis, step in zip(starts, ends, axes, steps or [1] * len(starts), strict=True):
+        axis = normalize_axis(axis, len(shape))
+        full_starts[axis], full_ends[axis] = slice_bounds(shape[axis], start, end, step)
+        full_steps[axis] = step
+    return node.emit(nn.SliceOp(node.input(0), full_starts, full_ends, full_steps))
+
+
+@onnx_op("Slice", since=1, until=9)
+def Slice_1(node: NodeContext, starts: list[int], ends: list[int], axes: list[int] | None = None) -> Outputs:
+    """Slice with bounds as attributes."""
+    return _slice(node, starts, ends, axes, None)
+
+
+@onnx_op("Slice", since=10)
+def Slice(node: NodeContext) -> Outputs:
+    """Slice with constant starts, ends, axes and steps."""
+    return _slice(
+        node, _ints(node.const(1)) or [], _ints(node.const(2)) or [], _ints(node.optional_const(3)), _ints(node.optional_const(4))
+    )
+
+
+def _split(node: NodeContext, axis: int, sizes: list[int] | None, num_outputs: int | None) -> list[SSAValue]:
+    shape = node.shape(0)
+    axis = normalize_axis(axis, len(shape))
+    count = num_outputs or len(node.node.output)
+    if sizes is None:
+        chunk = -(-shape[axis] // count)
+        sizes = [min(chunk, shape[axis] - i * chunk) for i in range(count)]
+    if sum(sizes) != shape[axis]:
+        raise node.error(f"split sizes {sizes} do not add up to dim {shape[axis]}")
+    outputs: list[SSAValue] = []
+    offset = 0
+    for size in sizes:
+        starts = [0] * len(shape)
+        ends = list(shape)
+        starts[axis], ends[axis] = offset, offset + size
+        outputs.append(node.emit(nn.SliceOp(node.input(0), starts, ends, [1] * len(shape))))
+        offset += size
+    return outputs
+
+
+@onnx_op("Split", since=2, until=12)
+def Split_2(node: NodeContext, axis: int = 0, split: list[int] | None = None) -> Outputs:
+    """Split with sizes as an attribute."""
+    return _split(node, axis, split, None)
+
+
+@onnx_op("Split", since=13)
+def Split(node: NodeContext, axis: int = 0, num_outputs: int | None = None) -> Outputs:
+    """Split with constant sizes, or into `num_outputs` (opset 18) or as many parts as outputs."""
+    return _split(node, axis, _ints(node.optional_const(1)), num_outputs)
+
+
+@onnx_op("Gather", since=1)
+def Gather(node: NodeContext, axis: int = 0) -> Outputs:
+    """`take(data, indices, axis)`."""
+    return node.emit(nn.GatherOp(node.input(0), node.input(1), axis))
+
+
+@onnx_op("GatherElements", since=11)
+def GatherElements(node: NodeContext, axis: int = 0) -> Outputs:
+    """A 1-D gather from the flattened data at `index * stride(axis) + offset of the other coordinates`."""
+    shape, index_shape = node.shape(0), node.shape(1)
+    axis = normalize_axis(axis, len(shape))
+    indices = node.emit(nn.CastOp(node.input(1), nn.i64)) if nn.element_type(node.input(1)) != nn.i64 else node.input(1)
+    dim = node.constant(np.array(shape[axis], dtype=np.int64))
+    negative = node.emit(nn.LessOp(indices, node.constant(np.array(0, dtype=np.int64))))
+    indices = node.emit(nn.WhereOp(negative, node.emit(nn.AddOp(indices, dim)), indices))
+    coordinates = list(np.indices(index_shape))
+    coordinates[axis] = np.zeros(index_shape, dtype=np.int64)
+    offsets = np.ravel_multi_index(tuple(coordinates), shape).astype(np.int64)
+    stride = node.constant(np.array(numel(shape[axis + 1 :]), dtype=np.int64))
+    flat = node.emit(nn.AddOp(node.emit(nn.MulOp(indices, stride)), node.constant(offsets, "gather_elements_offset")))
+    data = reshape(node, node.input(0), (numel(shape),))
+    return node.emit(nn.GatherOp(data, flat, 0))
+
+
+@onnx_op("ScatterND", since=11)
+def ScatterND(node: NodeContext, reduction: str = "none") -> Outputs:
+    """With constant indices: `where(written, updates[source], data)` with both maps precomputed."""
+    if reduction != "none":
+        raise node.error(f"reduction={reduction} is not supported")
+    shape = node.shape(0)
+    indices = node.const(1).astype(np.int64)
+    depth = indices.shape[-1]
+    source = np.zeros(shape, dtype=np.int64)
+    written = np.zeros(shape, dtype=bool)
+    block = numel(shape[depth:])
+    for position, index in enumerate(indices.reshape(-1, depth)):
+        target = tuple(int(i) for i in index)
+        source[target] = np.arange(block).reshape(shape[depth:]) + position * block
+        written[target] = True
+    updates = reshape(node, node.input(2), (numel(node.shape(2)),))
+    gathered = node.emit(nn.GatherOp(updates, node.constant(source, "scatter_source"), 0))
+    return node.emit(nn.WhereOp(node.constant(written, "scatter_mask"), gathered, node.input(0)))
+
+
+@onnx_op("Expand", since=8)
+def Expand(node: NodeContext) -> Outputs:
+    """Broadcast to `broadcast(input shape, shape)`."""
+    shape = broadcast(node.shape(0), _ints(node.const(1)) or [])
+    x = node.input(0)
+    return x if nn.tensor_shape(x) == shape else node.emit(nn.ExpandOp(x, shape))
+
+
+@onnx_op("Tile", since=6)
+def Tile(node: NodeContext) -> Outputs:
+    """Repeat each dim: reshape to interleave size-1 dims, expand them to the repeats, merge."""
+    shape = node.shape(0)
+    repeats = _ints(node.const(1)) or []
+    interleaved = [d for dim in shape for d in (1, dim)]
+    expanded = [d for pair in zip(repeats, shape, strict=True) for d in pair]
+    spread = node.emit(nn.ExpandOp(reshape(node, node.input(0), interleaved), expanded))
+    return reshape(node, spread, [r * d for r, d in zip(repeats, shape, strict=True)])
+
+
+@onnx_op("Trilu", since=14)
+def Trilu(node: NodeContext, upper: int = 1) -> Outputs:
+    """Keep the upper or lower triangle (offset by constant `k`) of the last two dims."""
+    shape = node.shape(0)
+    k = int(node.const(1)) if node.has_input(1) else 0
+    rows, cols = np.indices(shape[-2:])
+    keep = (cols - rows >= k) if upper else (cols - rows <= k)
+    x = node.input(0)
+    from nnjit.runtime.reference import to_numpy_dtype
+
+    zero = node.constant(np.zeros((), dtype=to_numpy_dtype(nn.element_type(x))))
+    return node.emit(nn.WhereOp(node.constant(keep, "trilu_mask"), x, zero))
