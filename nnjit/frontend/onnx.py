@@ -46,7 +46,7 @@ from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 
-from nnjit.dialects.nn import ConstantOp, tensor_of
+from nnjit.dialects.nn import ConstantOp, tensor_of, tensor_shape
 from nnjit.errors import NnjitError, OnnxImportError
 from nnjit.frontend.registry import NodeContext, call_converter, find_converter
 from nnjit.weights import WeightStore
@@ -199,6 +199,32 @@ class GraphBuilder:
         return op.results[0]
 
 
+def onnx_inferred_shapes(model: onnx.ModelProto, input_shapes: Mapping[str, Sequence[int]]) -> dict[str, tuple[int, ...]]:
+    """Static shapes ONNX's own shape inference gives every value once the inputs are specialised.
+
+    The importer derives result types itself (from the `nn` ops' shape rules); this independent
+    answer is a cross-check that catches a converter that gets a shape wrong.
+    """
+    specialised = onnx.ModelProto()
+    specialised.CopyFrom(model)
+    for value_info in specialised.graph.input:
+        if value_info.name in input_shapes:
+            dims = value_info.type.tensor_type.shape.dim
+            for dim, size in zip(dims, input_shapes[value_info.name], strict=True):
+                dim.Clear()
+                dim.dim_value = size
+    try:
+        inferred = onnx.shape_inference.infer_shapes(specialised, strict_mode=False, data_prop=True)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as error:
+        raise NnjitError(f"ONNX shape inference rejects the model: {' '.join(str(error).split())}") from None
+    shapes: dict[str, tuple[int, ...]] = {}
+    for value_info in [*inferred.graph.value_info, *inferred.graph.output]:
+        tensor_type = value_info.type.tensor_type
+        if tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in tensor_type.shape.dim):
+            shapes[value_info.name] = tuple(d.dim_value for d in tensor_type.shape.dim)
+    return shapes
+
+
 def _unsupported_nodes(graph: onnx.GraphProto, opset: int) -> list[str]:
     return [
         f"'{n.name or '<unnamed>'}' ({n.domain + '.' if n.domain else ''}{n.op_type}, opset {opset})"
@@ -231,9 +257,12 @@ def import_onnx(
             + ", ".join(v.name for v in graph_inputs)
         )
     arg_types: list[Attribute] = []
+    static_shapes: dict[str, tuple[int, ...]] = {}
     for value_info in graph_inputs:
         shape = specialise_input(value_info, input_shapes.get(value_info.name))
+        static_shapes[value_info.name] = shape
         arg_types.append(TensorType(element_type_of(value_info.type.tensor_type.elem_type), list(shape)))
+    expected_shapes = onnx_inferred_shapes(model, static_shapes)
 
     block = Block(arg_types=arg_types)
     weights = WeightStore()
@@ -254,8 +283,14 @@ def import_onnx(
         except (NnjitError, ValueError, TypeError) as error:
             raise context.error(str(error)) from None
         for name, output in zip(node.output, outputs, strict=False):
-            if name:
-                builder.bind(name, output)
+            if not name:
+                continue
+            ours, theirs = tensor_shape(output), expected_shapes.get(name)
+            if theirs is not None and ours != theirs:
+                raise context.error(
+                    f"output '{name}' has shape {ours} but ONNX shape inference says {theirs} (a converter bug)"
+                )
+            builder.bind(name, output)
 
     results = [builder.value(v.name) for v in graph.output]
     block.add_op(ReturnOp(*results))
