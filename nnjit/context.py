@@ -11,6 +11,7 @@ from xdsl.ir import Dialect
 from xdsl.parser import Parser
 
 from nnjit.dialects.nn import NN
+from nnjit.dialects.web import WEB
 
 
 def _private_builtin() -> Dialect:
@@ -23,7 +24,7 @@ def _private_builtin() -> Dialect:
 def make_context() -> Context:
     """A fresh context with builtin, func, arith and every nnjit dialect loaded."""
     ctx = Context()
-    for dialect in (_private_builtin(), Func, Arith, NN):
+    for dialect in (_private_builtin(), Func, Arith, NN, WEB):
         ctx.load_dialect(dialect)
     return ctx
 

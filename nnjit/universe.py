@@ -17,13 +17,42 @@ def _nn_dialect() -> Dialect:
     return NN
 
 
+def _web_dialect() -> Dialect:
+    from nnjit.dialects.web import WEB
+
+    return WEB
+
+
 def _recognize_patterns() -> type[ModulePass]:
     from nnjit.passes.nn_recognize_patterns import RecognizePatternsPass
 
     return RecognizePatternsPass
 
 
+def _decompose_gemm() -> type[ModulePass]:
+    from nnjit.passes.nn_decompose_gemm import DecomposeGemmPass
+
+    return DecomposeGemmPass
+
+
+def _convert_nn_to_web() -> type[ModulePass]:
+    from nnjit.passes.convert_nn_to_web import ConvertNnToWebPass
+
+    return ConvertNnToWebPass
+
+
+def _plan_buffers() -> type[ModulePass]:
+    from nnjit.passes.web_plan_buffers import PlanBuffersPass
+
+    return PlanBuffersPass
+
+
 NNJIT_UNIVERSE = Universe(
-    all_dialects={"nn": _nn_dialect},
-    all_passes={"nn-recognize-patterns": _recognize_patterns},
+    all_dialects={"nn": _nn_dialect, "web": _web_dialect},
+    all_passes={
+        "nn-recognize-patterns": _recognize_patterns,
+        "nn-decompose-gemm": _decompose_gemm,
+        "convert-nn-to-web": _convert_nn_to_web,
+        "web-plan-buffers": _plan_buffers,
+    },
 )

@@ -52,8 +52,9 @@ from xdsl.irdl import (
     var_operand_def,
 )
 from xdsl.parser import Parser
+from xdsl.pattern_rewriter import RewritePattern
 from xdsl.printer import Printer
-from xdsl.traits import ConstantLike, Pure
+from xdsl.traits import ConstantLike, HasCanonicalizationPatternsTrait, Pure
 from xdsl.utils.exceptions import VerifyException
 
 from nnjit.dialects import shapes
@@ -94,11 +95,30 @@ def _check(rule_result: tuple[int, ...], op: Operation, result: SSAValue) -> Non
         )
 
 
+class NNCanonicalization(HasCanonicalizationPatternsTrait):
+    """Folds and identities of an nn op, run by the stock `canonicalize` pass.
+
+    The patterns live in `nnjit/passes/canonicalization_patterns.py`; each op class gets only those
+    rooted at it (plus constant folding), every pattern object made once.
+    """
+
+    def get_patterns(self, op: type[Operation]) -> tuple[RewritePattern, ...]:
+        from nnjit.passes.canonicalization_patterns import patterns_for
+
+        return patterns_for(op)
+
+    @classmethod
+    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
+        from nnjit.passes.canonicalization_patterns import PATTERNS
+
+        return PATTERNS
+
+
 class _ShapeRuleOp(IRDLOperation, ABC):
     """Base of ops whose result shape follows from operands and properties by one rule."""
 
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), NNCanonicalization())
 
     def inferred_shape(self) -> tuple[int, ...]:
         """The result shape the op's rule gives; overridden per family."""
@@ -313,7 +333,7 @@ class ElementwiseUnaryOp(IRDLOperation, ABC):
     input = operand_def(T)
     result = result_def(T)
     irdl_options = (ParsePropInAttrDict(),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), NNCanonicalization())
     assembly_format = "$input attr-dict `:` type($result)"
 
     def __init__(self, input: SSAValue | Operation, properties: dict[str, Attribute] | None = None):
@@ -536,7 +556,7 @@ class CastOp(IRDLOperation):
     name = "nn.cast"
     input = operand_def(TensorType)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), NNCanonicalization())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue | Operation, to: Attribute):
@@ -926,7 +946,7 @@ class ReshapeOp(IRDLOperation):
     name = "nn.reshape"
     input = operand_def(TensorType)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), NNCanonicalization())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue | Operation, shape: Sequence[int]):
@@ -946,7 +966,7 @@ class ExpandOp(IRDLOperation):
     name = "nn.expand"
     input = operand_def(TensorType)
     result = result_def(TensorType)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), NNCanonicalization())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue | Operation, shape: Sequence[int]):

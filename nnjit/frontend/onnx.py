@@ -143,8 +143,8 @@ def specialise_input(value_info: onnx.ValueInfoProto, given: Sequence[int] | Non
         raise NnjitError(
             f"input '{value_info.name}' expects shape {pretty} but was given {'x'.join(map(str, given)) or 'scalar'}"
         )
-    if any(g <= 0 for g in given):
-        raise NnjitError(f"input '{value_info.name}' was given a non-positive dimension: {given}")
+    if any(g < 0 for g in given):
+        raise NnjitError(f"input '{value_info.name}' was given a negative dimension: {given}")
     return given
 
 

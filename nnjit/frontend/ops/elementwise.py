@@ -86,7 +86,8 @@ for _op_type, _op_class in BINARY_OPS_SINCE_12.items():
 for _op_type, _op_class in VARIADIC_OPS.items():
     onnx_op(_op_type, since=8)(_variadic(_op_class))
 for _op_type, _unary_class in UNARY_OPS.items():
-    onnx_op(_op_type, since=6)(_unary(_unary_class))
+    # Not never changed; the others lost the `consumed_inputs` attribute in opset 6.
+    onnx_op(_op_type, since=1 if _op_type == "Not" else 6)(_unary(_unary_class))
 
 
 def cast_to(node: NodeContext, value: SSAValue, element: Attribute) -> SSAValue:
@@ -149,19 +150,20 @@ def Clip_6(node: NodeContext, min: float = -3.4028234663852886e38, max: float = 
 
 @onnx_op("Clip", since=11)
 def Clip(node: NodeContext) -> Outputs:
-    """Clamp with optional constant bound inputs."""
+    """Clamp with optional bound inputs: `nn.clip` for constant float bounds, else `min(max(x, low), high)`."""
     x = node.input(0)
-    low, high = node.optional_const(1), node.optional_const(2)
-    if isinstance(nn.element_type(x), IntegerType):
-        result = x
-        if low is not None:
-            result = node.emit(nn.MaxOp(result, node.constant(low)))
-        if high is not None:
-            result = node.emit(nn.MinOp(result, node.constant(high)))
-        return result
-    return node.emit(
-        nn.ClipOp(x, float(low) if low is not None else None, float(high) if high is not None else None)
-    )
+    bounds = [node.optional_input(i) for i in (1, 2)]
+    known = [None if b is None else node.known(b) for b in bounds]
+    if not isinstance(nn.element_type(x), IntegerType) and all(
+        k is not None or b is None for b, k in zip(bounds, known, strict=True)
+    ):
+        low, high = (None if k is None else float(np.asarray(k).reshape(-1)[0]) for k in known)
+        return node.emit(nn.ClipOp(x, low, high))
+    result = x
+    for bound, op_class in zip(bounds, (nn.MaxOp, nn.MinOp), strict=True):
+        if bound is not None:
+            result = node.emit(op_class(result, bound))
+    return result
 
 
 @onnx_op("Where", since=9)
@@ -188,14 +190,25 @@ def Identity(node: NodeContext) -> Outputs:
     return node.input(0)
 
 
+def _no_dropout(node: NodeContext) -> list[SSAValue]:
+    """The input itself and an all-true mask."""
+    x = node.input(0)
+    return [x, node.constant(np.ones(nn.tensor_shape(x), dtype=bool), "dropout_mask")]
+
+
+@onnx_op("Dropout", since=7, until=11)
+def Dropout_7(node: NodeContext, ratio: float = 0.5) -> Outputs:
+    """Dropout at inference (these opsets have no training flag): the identity, an all-true mask."""
+    return _no_dropout(node)
+
+
 @onnx_op("Dropout", since=12)
 def Dropout(node: NodeContext, seed: int = 0) -> Outputs:
-    """Inference-time dropout is the identity; the optional mask output is all true."""
-    if node.has_input(2) and bool(node.const(2)):
+    """The identity at inference, or in training mode with a zero ratio; the optional mask is all true."""
+    training = node.has_input(2) and bool(node.const(2))
+    if training and (not node.has_input(1) or float(node.const(1)) != 0):
         raise node.error("training_mode=True dropout is random and not supported for inference")
-    x = node.input(0)
-    mask = node.constant(np.ones(nn.tensor_shape(x), dtype=bool), "dropout_mask")
-    return [x, mask]
+    return _no_dropout(node)
 
 
 def _numpy_dtype(value: SSAValue) -> np.dtype:

@@ -1,13 +1,19 @@
-"""Contractions and windows: MatMul, Gemm, Conv, pooling, BatchNormalization."""
+"""Contractions and windows: MatMul, Gemm, Conv, pooling."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+from xdsl.ir import Attribute, SSAValue
 
 from nnjit.dialects import nn
+from nnjit.dialects.shapes import numel
+from nnjit.frontend.ops.movement import reshape
 from nnjit.frontend.registry import NodeContext, Outputs, onnx_op
+from nnjit.runtime.reference import to_numpy_dtype
 
 
 @onnx_op("MatMul", since=1)
@@ -46,19 +52,34 @@ def window_pads(
     strides: Sequence[int],
     dilations: Sequence[int],
 ) -> list[int]:
-    """The 4 explicit pads `[top, left, bottom, right]` of a 2-D window op."""
+    """The explicit pads `[begin..., end...]` of a window op over the `spatial` dims."""
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         return _same_pads(spatial, kernel, strides, dilations, auto_pad == "SAME_UPPER")
     if auto_pad == "VALID":
-        return [0, 0, 0, 0]
+        return [0] * (2 * len(spatial))
     if auto_pad != "NOTSET":
         raise node.error(f"auto_pad={auto_pad} is not an ONNX padding mode")
-    return list(pads) if pads else [0, 0, 0, 0]
+    return list(pads) if pads else [0] * (2 * len(spatial))
 
 
-def _require_2d(node: NodeContext, rank: int) -> None:
-    if rank != 4:
-        raise node.error(f"only 2-D (NCHW) windows are supported, got a rank-{rank} input")
+def _spatial_rank(node: NodeContext, what: str) -> int:
+    """The number of spatial dims of input 0; 1-D and 2-D windows are supported."""
+    rank = len(node.shape(0)) - 2
+    if rank not in (1, 2):
+        raise node.error(f"{rank}-D {what} is not supported (only 1-D and 2-D windows)")
+    return rank
+
+
+def _as_2d(node: NodeContext, value: SSAValue) -> SSAValue:
+    """A 1-D window operand `(N, C, L)` viewed as 2-D `(N, C, 1, L)`."""
+    shape = nn.tensor_shape(value)
+    return reshape(node, value, (*shape[:2], 1, shape[2]))
+
+
+def _from_2d(node: NodeContext, value: SSAValue) -> SSAValue:
+    """A `(N, C, 1, L)` result viewed as 1-D `(N, C, L)` again."""
+    shape = nn.tensor_shape(value)
+    return reshape(node, value, (*shape[:2], shape[3]))
 
 
 @onnx_op("Conv", since=1)
@@ -71,32 +92,147 @@ def Conv(
     pads: list[int] | None = None,
     strides: list[int] | None = None,
 ) -> Outputs:
-    """2-D convolution, NCHW input, OIHW weight."""
+    """1-D or 2-D convolution, NC(H)W input, OI(H)W weight; 1-D runs as 2-D with height 1."""
+    rank = _spatial_rank(node, "convolution")
     x_shape, w_shape = node.shape(0), node.shape(1)
-    _require_2d(node, len(x_shape))
-    strides = strides or [1, 1]
-    dilations = dilations or [1, 1]
+    strides = strides or [1] * rank
+    dilations = dilations or [1] * rank
     explicit = window_pads(node, auto_pad, pads, x_shape[2:], w_shape[2:], strides, dilations)
-    return node.emit(nn.Conv2dOp(node.input(0), node.input(1), node.optional_input(2), strides, explicit, dilations, group))
+    if rank == 2:
+        return node.emit(
+            nn.Conv2dOp(node.input(0), node.input(1), node.optional_input(2), strides, explicit, dilations, group)
+        )
+    x, w = _as_2d(node, node.input(0)), _as_2d(node, node.input(1))
+    y = node.emit(
+        nn.Conv2dOp(x, w, node.optional_input(2), [1, *strides], [0, explicit[0], 0, explicit[1]], [1, *dilations], group)
+    )
+    return _from_2d(node, y)
 
 
-def _pool(
+@dataclass(frozen=True)
+class _Window:
+    """A pooling window over the spatial dims, with ONNX's output sizes (floor or ceil mode)."""
+
+    sizes: tuple[int, ...]
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    dilations: tuple[int, ...]
+    begins: tuple[int, ...]
+    ends: tuple[int, ...]
+    outs: tuple[int, ...]
+
+    @property
+    def extra(self) -> tuple[int, ...]:
+        """End padding beyond `ends` that ceil mode's last windows reach into."""
+        return tuple(
+            max(0, (o - 1) * s + d * (k - 1) + 1 - (n + b + e))
+            for n, k, s, d, b, e, o in zip(
+                self.sizes, self.kernel, self.strides, self.dilations, self.begins, self.ends, self.outs, strict=True
+            )
+        )
+
+    @property
+    def padded_ends(self) -> list[int]:
+        """End pads including the ceil-mode extra."""
+        return [e + more for e, more in zip(self.ends, self.extra, strict=True)]
+
+    @property
+    def padded_sizes(self) -> list[int]:
+        """Spatial sizes of the input padded with `begins` and `padded_ends`."""
+        return [n + b + e for n, b, e in zip(self.sizes, self.begins, self.padded_ends, strict=True)]
+
+    def offsets(self) -> list[tuple[int, ...]]:
+        """Every kernel position, row-major."""
+        return list(itertools.product(*(range(k) for k in self.kernel)))
+
+    def slices(self, offset: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
+        """Spatial `starts, ends, steps` into the padded input of the elements at kernel position `offset`."""
+        starts = [o * d for o, d in zip(offset, self.dilations, strict=True)]
+        ends = [b + (n - 1) * s + 1 for b, n, s in zip(starts, self.outs, self.strides, strict=True)]
+        return starts, ends, list(self.strides)
+
+
+def _pool_window(
     node: NodeContext,
+    kernel_shape: Sequence[int],
     auto_pad: str,
     ceil_mode: int,
-    kernel_shape: list[int],
-    pads: list[int] | None,
-    strides: list[int] | None,
-    dilations: list[int] | None,
-) -> tuple[list[int], list[int], list[int]]:
-    shape = node.shape(0)
-    _require_2d(node, len(shape))
-    if ceil_mode:
-        raise node.error("ceil_mode=1 pooling is not supported")
-    if dilations and any(d != 1 for d in dilations):
-        raise node.error("dilated pooling is not supported")
-    strides = strides or [1, 1]
-    return list(kernel_shape), strides, window_pads(node, auto_pad, pads, shape[2:], kernel_shape, strides, [1, 1])
+    pads: Sequence[int] | None,
+    strides: Sequence[int] | None,
+    dilations: Sequence[int] | None,
+) -> _Window:
+    sizes = node.shape(0)[2:]
+    rank = len(sizes)
+    if len(kernel_shape) != rank:
+        raise node.error(f"kernel_shape {list(kernel_shape)} does not match {rank} spatial dims")
+    steps = list(strides or [1] * rank)
+    spread = list(dilations or [1] * rank)
+    explicit = window_pads(node, auto_pad, pads, sizes, kernel_shape, steps, spread)
+    begins, ends = explicit[:rank], explicit[rank:]
+    outs: list[int] = []
+    for n, k, s, d, b, e in zip(sizes, kernel_shape, steps, spread, begins, ends, strict=True):
+        room = n + b + e - (d * (k - 1) + 1)
+        if room < 0:
+            raise node.error(f"window {list(kernel_shape)} does not fit input {list(sizes)} with pads {explicit}")
+        out = (-(-room // s) if ceil_mode else room // s) + 1
+        # ceil mode: the last window must start inside the input or its begin padding
+        outs.append(out - 1 if ceil_mode and (out - 1) * s >= n + b else out)
+    return _Window(tuple(sizes), tuple(kernel_shape), tuple(steps), tuple(spread), tuple(begins), tuple(ends), tuple(outs))
+
+
+def _pad(node: NodeContext, x: SSAValue, begins: Sequence[int], ends: Sequence[int], fill: float) -> SSAValue:
+    """`x` with `fill` blocks concatenated before and after each spatial dim."""
+    dtype = _numpy_dtype(x)
+    for axis, (before, after) in enumerate(zip(begins, ends, strict=True), start=2):
+        shape = list(nn.tensor_shape(x))
+        parts: list[SSAValue] = []
+        for amount, is_after in ((before, False), (after, True)):
+            if amount:
+                shape[axis] = amount
+                parts.append(node.constant(np.full(shape, fill, dtype=dtype), "pool_pad"))
+            if not is_after:
+                parts.append(x)
+        x = node.emit(nn.ConcatOp(parts, axis)) if len(parts) > 1 else x
+    return x
+
+
+def _window_values(node: NodeContext, x: SSAValue, window: _Window, fill: float) -> list[SSAValue]:
+    """The padded input sampled at each kernel position: one `(N, C, *outs)` value per position."""
+    padded = _pad(node, x, window.begins, window.padded_ends, fill)
+    values: list[SSAValue] = []
+    for offset in window.offsets():
+        starts, ends, steps = window.slices(offset)
+        values.append(node.emit(nn.SliceOp(padded, [0, 0, *starts], [*nn.tensor_shape(x)[:2], *ends], [1, 1, *steps])))
+    return values
+
+
+def _window_sums(window: _Window, region: np.ndarray) -> np.ndarray:
+    """Per output position, the sum of `region` (a padded-extent array) over its window, as `(1, 1, *outs)`."""
+    total = np.zeros(window.outs, dtype=np.float64)
+    for offset in window.offsets():
+        starts, ends, steps = window.slices(offset)
+        total += region[tuple(slice(b, e, s) for b, e, s in zip(starts, ends, steps, strict=True))]
+    return total.reshape(1, 1, *window.outs)
+
+
+def _lowest(x: SSAValue) -> float:
+    dtype = _numpy_dtype(x)
+    return float(np.iinfo(dtype).min) if dtype.kind in "iu" else -np.inf
+
+
+def _fits_pool2d(window: _Window, include_pad: bool) -> bool:
+    """Whether `nn.*_pool2d` computes the window: no dilation, and ceil mode's extra cells never counted."""
+    return all(d == 1 for d in window.dilations) and not (include_pad and any(window.extra))
+
+
+def _pool2d(node: NodeContext, op_class: type[nn.Pool2dOp], window: _Window, extra: dict[str, Attribute] | None) -> SSAValue:
+    ends = window.padded_ends
+    if len(window.sizes) == 2:
+        return node.emit(op_class(node.input(0), window.kernel, window.strides, [*window.begins, *ends], extra))
+    pooled = node.emit(
+        op_class(_as_2d(node, node.input(0)), [1, *window.kernel], [1, *window.strides], [0, window.begins[0], 0, ends[0]], extra)
+    )
+    return _from_2d(node, pooled)
 
 
 @onnx_op("MaxPool", since=8)
@@ -110,11 +246,50 @@ def MaxPool(
     storage_order: int = 0,
     strides: list[int] | None = None,
 ) -> Outputs:
-    """Max pooling; the optional Indices output is not supported."""
-    if len(node.node.output) > 1 and node.node.output[1]:
-        raise node.error("the Indices output of MaxPool is not supported")
-    kernel, step, explicit = _pool(node, auto_pad, ceil_mode, kernel_shape, pads, strides, dilations)
-    return node.emit(nn.MaxPool2dOp(node.input(0), kernel, step, explicit))
+    """Max pooling over any number of spatial dims, with the optional Indices output.
+
+    Plain 1-D and 2-D windows are one `nn.max_pool2d`; dilated, N-D or indexed ones are the elementwise
+    max of one strided slice per kernel position (the indices follow the first maximum, as ONNX).
+    """
+    window = _pool_window(node, kernel_shape, auto_pad, ceil_mode, pads, strides, dilations)
+    x = node.input(0)
+    with_indices = len(node.node.output) > 1 and bool(node.node.output[1])
+    if len(window.sizes) <= 2 and _fits_pool2d(window, False) and not with_indices:
+        return _pool2d(node, nn.MaxPool2dOp, window, None)
+    values = _window_values(node, x, window, _lowest(x))
+    if with_indices:
+        return _max_with_indices(node, window, values, storage_order)
+    result = values[0]
+    for value in values[1:]:
+        result = node.emit(nn.MaxOp(result, value))
+    return result
+
+
+def _max_with_indices(
+    node: NodeContext, window: _Window, values: Sequence[SSAValue], storage_order: int
+) -> tuple[SSAValue, SSAValue]:
+    """The max of `values` and MaxPool's Indices: flat input positions (spatial column-major with `storage_order`)."""
+    sizes = window.sizes
+    coordinates = np.indices(window.padded_sizes) - np.array(window.begins).reshape(-1, *([1] * len(sizes)))
+    inside = np.all((coordinates >= 0) & (coordinates < np.array(sizes).reshape(-1, *([1] * len(sizes)))), axis=0)
+    order = sizes if not storage_order else sizes[::-1]
+    flat = np.ravel_multi_index(tuple(coordinates if not storage_order else coordinates[::-1]), order, mode="clip")
+    flat = np.where(inside, flat, -1).astype(np.int64)
+    best, index = values[0], None
+    for offset, value in zip(window.offsets(), values, strict=True):
+        starts, ends, steps = window.slices(offset)
+        position = flat[tuple(slice(b, e, s) for b, e, s in zip(starts, ends, steps, strict=True))]
+        here = node.constant(position.reshape(1, 1, *window.outs), "pool_index")
+        if index is None:
+            index = here
+            continue
+        better = node.emit(nn.GreaterOp(value, best))
+        best = node.emit(nn.MaxOp(best, value))
+        index = node.emit(nn.WhereOp(better, here, index))
+    n, c = node.shape(0)[:2]
+    base = np.arange(n * c, dtype=np.int64).reshape(n, c, *([1] * len(sizes))) * numel(sizes)
+    assert index is not None
+    return best, node.emit(nn.AddOp(index, node.constant(base, "pool_index_base")))
 
 
 @onnx_op("AveragePool", since=7)
@@ -128,10 +303,27 @@ def AveragePool(
     pads: list[int] | None = None,
     strides: list[int] | None = None,
 ) -> Outputs:
-    """Average pooling."""
-    kernel, step, explicit = _pool(node, auto_pad, ceil_mode, kernel_shape, pads, strides, dilations)
-    extra = {"count_include_pad": nn.UnitAttr()} if count_include_pad else None
-    return node.emit(nn.AvgPool2dOp(node.input(0), kernel, step, explicit, extra))
+    """Average pooling over any number of spatial dims.
+
+    Plain 1-D and 2-D windows are one `nn.avg_pool2d`; the others sum one strided slice per kernel
+    position and divide by the precomputed count of cells each window averages: the input's, plus
+    the explicit pads with `count_include_pad` (never the cells ceil mode adds past them).
+    """
+    window = _pool_window(node, kernel_shape, auto_pad, ceil_mode, pads, strides, dilations)
+    if len(window.sizes) <= 2 and _fits_pool2d(window, bool(count_include_pad)):
+        extra = {"count_include_pad": nn.UnitAttr()} if count_include_pad else None
+        return _pool2d(node, nn.AvgPool2dOp, window, extra)
+    x = node.input(0)
+    values = _window_values(node, x, window, 0.0)
+    total = values[0]
+    for value in values[1:]:
+        total = node.emit(nn.AddOp(total, value))
+    region = np.zeros(window.padded_sizes)
+    counted = window.sizes if not count_include_pad else [n + b + e for n, b, e in zip(window.sizes, window.begins, window.ends, strict=True)]
+    first = window.begins if not count_include_pad else [0] * len(window.sizes)
+    region[tuple(slice(b, b + n) for b, n in zip(first, counted, strict=True))] = 1
+    counts = _window_sums(window, region).astype(_numpy_dtype(x))
+    return node.emit(nn.DivOp(total, node.constant(counts, "pool_count")))
 
 
 @onnx_op("GlobalAveragePool", since=1)
@@ -148,19 +340,5 @@ def GlobalMaxPool(node: NodeContext) -> Outputs:
     return node.emit(nn.ReduceMaxOp(node.input(0), list(range(2, rank)), keepdims=True))
 
 
-@onnx_op("BatchNormalization", since=9)
-def BatchNormalization(
-    node: NodeContext, epsilon: float = 1e-5, momentum: float = 0.9, training_mode: int = 0
-) -> Outputs:
-    """Inference batch norm, folded into one per-channel scale and shift (statistics are constants)."""
-    if training_mode:
-        raise node.error("training_mode=1 batch normalization is not supported for inference")
-    scale, bias, mean, var = (node.const(i).astype(np.float64) for i in range(1, 5))
-    x = node.input(0)
-    rank = len(node.shape(0))
-    dtype = np.dtype(np.float32) if nn.element_type(x) == nn.f32 else np.dtype(np.float64)
-    per_channel = (1, -1) + (1,) * (rank - 2)
-    factor = scale / np.sqrt(var + epsilon)
-    shift = bias - mean * factor
-    scaled = node.emit(nn.MulOp(x, node.constant(factor.reshape(per_channel).astype(dtype), "bn_scale")))
-    return node.emit(nn.AddOp(scaled, node.constant(shift.reshape(per_channel).astype(dtype), "bn_shift")))
+def _numpy_dtype(value: SSAValue) -> np.dtype:
+    return to_numpy_dtype(nn.element_type(value))

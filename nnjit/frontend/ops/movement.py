@@ -201,24 +201,44 @@ def GatherElements(node: NodeContext, axis: int = 0) -> Outputs:
     return node.emit(nn.GatherOp(data, flat, 0))
 
 
+SCATTER_REDUCTIONS: dict[str, type[nn.ElementwiseBinaryOp]] = {
+    "add": nn.AddOp,
+    "mul": nn.MulOp,
+    "max": nn.MaxOp,
+    "min": nn.MinOp,
+}
+
+
 @onnx_op("ScatterND", since=11)
 def ScatterND(node: NodeContext, reduction: str = "none") -> Outputs:
-    """With constant indices: `where(written, updates[source], data)` with both maps precomputed."""
-    if reduction != "none":
-        raise node.error(f"reduction={reduction} is not supported")
+    """With constant indices: rounds of `where(written, combine(data, updates[source]), data)`.
+
+    Round r writes the r-th update aimed at each position, so repeated indices apply in order (the
+    last one wins with `reduction="none"`); both maps of each round are precomputed.
+    """
+    if reduction != "none" and reduction not in SCATTER_REDUCTIONS:
+        raise node.error(f"reduction={reduction} is not a ScatterND reduction")
     shape = node.shape(0)
     indices = node.const(1).astype(np.int64)
     depth = indices.shape[-1]
-    source = np.zeros(shape, dtype=np.int64)
-    written = np.zeros(shape, dtype=bool)
     block = numel(shape[depth:])
-    for position, index in enumerate(indices.reshape(-1, depth)):
-        target = tuple(int(i) for i in index)
-        source[target] = np.arange(block).reshape(shape[depth:]) + position * block
-        written[target] = True
     updates = reshape(node, node.input(2), (numel(node.shape(2)),))
-    gathered = node.emit(nn.GatherOp(updates, node.constant(source, "scatter_source"), 0))
-    return node.emit(nn.WhereOp(node.constant(written, "scatter_mask"), gathered, node.input(0)))
+    rounds: list[tuple[np.ndarray, np.ndarray]] = []
+    for position, index in enumerate(indices.reshape(-1, depth)):
+        target = tuple(int(i) + (shape[a] if i < 0 else 0) for a, i in enumerate(index))
+        current = next((r for r in rounds if not r[1][target].any()), None)
+        if current is None:
+            current = (np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=bool))
+            rounds.append(current)
+        current[0][target] = np.arange(block).reshape(shape[depth:]) + position * block
+        current[1][target] = True
+    result = node.input(0)
+    for source, written in rounds:
+        gathered = node.emit(nn.GatherOp(updates, node.constant(source, "scatter_source"), 0))
+        if reduction != "none":
+            gathered = node.emit(SCATTER_REDUCTIONS[reduction](result, gathered))
+        result = node.emit(nn.WhereOp(node.constant(written, "scatter_mask"), gathered, result))
+    return result
 
 
 @onnx_op("Expand", since=8)

@@ -1,0 +1,225 @@
+"""`convert-nn-to-web`: partition `@main` into fusion groups and outline each as a `web.kernel`.
+
+Grouping, in two sweeps over `@main` (a whole-function analysis, so a hand-written walk):
+
+1. Forward: each anchor op (matmul, softmax, norms, reductions, cumsum, conv, pool) opens a group.
+   An elementwise op whose operand is a group's single-use root, and whose result has that root's
+   shape, joins the group as its new root (an epilogue: bias, activation, residual add); so does a
+   reshape, which keeps every element's flat position. Any view may extend an elementwise group the
+   same way. Anything else opens an elementwise group.
+2. Backward: an elementwise group whose root has one use is inlined into its consumer's group (a
+   prologue: its ops become index arithmetic on the consumer's reads). Into a matmul's operands only
+   views and casts are inlined, since tiles read each operand element many times.
+
+Each group becomes `web.kernel @<anchor>_<n>` with a default schedule of its template (the tuner
+replaces schedules later) and a `web.dispatch` at the root's place. A lone reshape of a stored value
+stays in `@main`: it is a free alias of the same buffer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, FunctionType, ModuleOp
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from nnjit.dialects import nn
+from nnjit.dialects.web import DispatchOp, KernelOp, Schedule, YieldOp
+
+ELEMENTWISE = (nn.ElementwiseBinaryOp, nn.ElementwiseUnaryOp, nn.WhereOp, nn.CastOp)
+VIEWS = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.ExpandOp, nn.GatherOp, nn.ConcatOp)
+CHEAP_PROLOGUE = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.ExpandOp, nn.CastOp)
+
+ANCHOR_TEMPLATES: dict[type[Operation], str] = {
+    nn.MatmulOp: "matmul",
+    nn.SoftmaxOp: "row_reduce",
+    nn.LogSoftmaxOp: "row_reduce",
+    nn.LayerNormOp: "row_reduce",
+    nn.RmsNormOp: "row_reduce",
+    nn.CumsumOp: "scan",
+    nn.Conv2dOp: "conv2d",
+    nn.MaxPool2dOp: "pool",
+    nn.AvgPool2dOp: "pool",
+}
+
+DEFAULT_SCHEDULES: dict[str, Schedule] = {
+    "elementwise": Schedule((64, 1, 1), (0, 0, 0), (1, 1), 1, 1, False),
+    "matmul": Schedule((8, 8, 1), (32, 32, 8), (4, 4), 1, 1, True),
+    "row_reduce": Schedule((64, 1, 1), (0, 0, 0), (1, 1), 1, 1, False),
+    "reduce": Schedule((64, 1, 1), (0, 0, 0), (1, 1), 1, 1, False),
+    "scan": Schedule((64, 1, 1), (0, 0, 0), (1, 1), 1, 1, False),
+    "conv2d": Schedule((64, 1, 1), (0, 0, 0), (1, 1), 1, 1, False),
+    "pool": Schedule((64, 1, 1), (0, 0, 0), (1, 1), 1, 1, False),
+}
+"""The schedule each template starts with before tuning: valid on every WebGPU device."""
+
+
+def anchor_template(op: Operation) -> str | None:
+    """The kernel template an anchor op opens, or None for injective ops."""
+    if isinstance(op, nn.ReduceOp):
+        rank = len(nn.tensor_shape(op.input))
+        axes = sorted(a % rank for a in op.axes.get_values())
+        return "row_reduce" if axes == list(range(rank - len(axes), rank)) else "reduce"
+    return ANCHOR_TEMPLATES.get(type(op))
+
+
+def is_splat_constant(value: SSAValue) -> bool:
+    """An inline constant with one repeated value: cloned into kernels and printed as a literal."""
+    owner = value.owner
+    return (
+        isinstance(owner, nn.ConstantOp)
+        and isinstance(owner.value, DenseIntOrFPElementsAttr)
+        and len(set(owner.value.get_values())) <= 1
+    )
+
+
+@dataclass(eq=False)
+class Group:
+    """A fusion group: ops in program order, the one whose value it writes, its template."""
+
+    ops: list[Operation]
+    template: str
+    anchor: Operation | None = None
+    merged: bool = field(default=False)
+
+    @property
+    def root(self) -> Operation:
+        """The op whose result the kernel writes."""
+        return self.ops[-1]
+
+
+def _single_use(op: Operation) -> Operation | None:
+    """The only user of `op`'s only result, if it has exactly one use."""
+    uses = list(op.results[0].uses)
+    return uses[0].operation if len(uses) == 1 else None
+
+
+def _may_inline(producer: Group, consumer: Group, user: Operation) -> bool:
+    if consumer.template == "matmul" and user is consumer.anchor:
+        return all(isinstance(op, CHEAP_PROLOGUE) for op in producer.ops)
+    return True
+
+
+def partition(function: FuncOp) -> list[Group]:
+    """Fusion groups of `@main`, in program order of their roots."""
+    group_of: dict[Operation, Group] = {}
+    groups: list[Group] = []
+    for op in function.body.block.ops:
+        if isinstance(op, nn.ConstantOp | ReturnOp):
+            continue
+        template = anchor_template(op)
+        if template is not None:
+            groups.append(group := Group([op], template, op))
+            group_of[op] = group
+            continue
+        if not isinstance(op, ELEMENTWISE + VIEWS):
+            raise ValueError(f"convert-nn-to-web: no kernel template for {op.name}")
+        joined = None
+        for operand in op.operands:
+            producer = operand.owner
+            group = group_of.get(producer) if isinstance(producer, Operation) else None
+            if group is None or group.root is not producer or _single_use(producer) is not op:
+                continue
+            same_shape = nn.tensor_shape(op.results[0]) == nn.tensor_shape(producer.results[0])
+            # Reshapes keep every element's flat position, so they can sit in any epilogue.
+            if group.template == "elementwise" or isinstance(op, nn.ReshapeOp) or (isinstance(op, ELEMENTWISE) and same_shape):
+                joined = group
+                break
+        if joined is None:
+            groups.append(joined := Group([], "elementwise"))
+        joined.ops.append(op)
+        group_of[op] = joined
+
+    for producer in reversed(groups):
+        if producer.template != "elementwise":
+            continue
+        user = _single_use(producer.root)
+        consumer = group_of.get(user) if user is not None else None
+        if consumer is None or consumer is producer or not _may_inline(producer, consumer, user):
+            continue
+        consumer.ops = sorted(producer.ops + consumer.ops, key=_program_order(function))
+        for op in producer.ops:
+            group_of[op] = consumer
+        producer.merged = True
+    return [g for g in groups if not g.merged]
+
+
+def _program_order(function: FuncOp):
+    index = {op: i for i, op in enumerate(function.body.block.ops)}
+    return lambda op: index[op]
+
+
+def _is_alias(group: Group) -> bool:
+    """A lone reshape of a value that is stored anyway: no kernel, the buffer is reused."""
+    return len(group.ops) == 1 and isinstance(group.root, nn.ReshapeOp)
+
+
+def outline(group: Group, name: str, module: ModuleOp, function: FuncOp) -> None:
+    """Move a group's ops into a new `web.kernel` and dispatch it where its root was."""
+    inside = set(group.ops)
+    external: list[SSAValue] = []
+    splats: list[SSAValue] = []
+    for op in group.ops:
+        for operand in op.operands:
+            if operand.owner in inside or operand in external or operand in splats:
+                continue
+            (splats if is_splat_constant(operand) else external).append(operand)
+    block = Block(arg_types=[v.type for v in external])
+    mapping: dict[SSAValue, SSAValue] = dict(zip(external, block.args, strict=True))
+    for value in splats:
+        assert isinstance(value.owner, Operation)
+        block.add_op(constant := value.owner.clone())
+        mapping[value] = constant.results[0]
+    for op in group.ops:
+        block.add_op(clone := op.clone(value_mapper=mapping))
+        mapping.update(zip(op.results, clone.results, strict=True))
+    root = group.root.results[0]
+    block.add_op(YieldOp(mapping[root]))
+    kernel = KernelOp(
+        name,
+        FunctionType.from_lists([v.type for v in external], [root.type]),
+        Region(block),
+        group.template,
+        DEFAULT_SCHEDULES[group.template].to_attr(),
+    )
+    Rewriter.insert_op(kernel, InsertPoint.before(function))
+    dispatch = DispatchOp(name, external, [root.type])
+    Rewriter.insert_op(dispatch, InsertPoint.before(group.root))
+    root.replace_all_uses_with(dispatch.outputs[0])
+    for op in reversed(group.ops):
+        Rewriter.erase_op(op)
+    for value in splats:
+        if not value.uses and isinstance(value.owner, Operation):
+            Rewriter.erase_op(value.owner)
+
+
+def kernel_name(group: Group, counters: dict[str, int]) -> str:
+    """`<anchor op>_<n>`, or `fused_<n>` for elementwise groups."""
+    base = group.anchor.name.removeprefix("nn.") if group.anchor is not None else "fused"
+    count = counters[base] = counters.get(base, -1) + 1
+    return f"{base}_{count}"
+
+
+def convert_function(module: ModuleOp, function: FuncOp, names: Sequence[str] = ()) -> None:
+    """Outline every fusion group of `function` into kernels."""
+    counters: dict[str, int] = {}
+    for group in partition(function):
+        if _is_alias(group):
+            continue
+        outline(group, kernel_name(group, counters), module, function)
+
+
+@dataclass(frozen=True)
+class ConvertNnToWebPass(ModulePass):
+    """Lower `@main`'s `nn` ops into fused `web.kernel`s and `web.dispatch`es (see module docstring)."""
+
+    name = "convert-nn-to-web"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for function in [f for f in op.body.block.ops if isinstance(f, FuncOp)]:
+            convert_function(op, function)
