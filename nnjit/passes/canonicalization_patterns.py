@@ -65,13 +65,11 @@ def splat_value(value: SSAValue) -> float | None:
         return None
     attr = constant.value
     assert isinstance(attr, DenseIntOrFPElementsAttr)
-    if len(attr) == 0:
+    count, raw = len(attr), attr.data.data
+    if count == 0 or raw != raw[: len(raw) // count] * count:  # compare bytes: no unpacking of big ones
         return None
-    values = attr.get_values()
-    first = values[0]
-    if not isinstance(first, int | float) or any(v != first for v in values):
-        return None
-    return float(first)
+    first = attr.get_element_type().unpack(raw[: len(raw) // count], 1)[0]
+    return float(first) if isinstance(first, int | float) else None
 
 
 def _forward(rewriter: PatternRewriter, op: Operation, value: SSAValue) -> None:

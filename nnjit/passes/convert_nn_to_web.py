@@ -127,7 +127,11 @@ def partition(function: FuncOp) -> list[Group]:
                 continue
             same_shape = nn.tensor_shape(op.results[0]) == nn.tensor_shape(producer.results[0])
             # Reshapes keep every element's flat position, so they can sit in any epilogue.
-            if group.template == "elementwise" or isinstance(op, nn.ReshapeOp) or (isinstance(op, ELEMENTWISE) and same_shape):
+            if (
+                group.template == "elementwise"
+                or isinstance(op, nn.ReshapeOp)
+                or (isinstance(op, ELEMENTWISE) and same_shape)
+            ):
                 joined = group
                 break
         if joined is None:

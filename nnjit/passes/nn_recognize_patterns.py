@@ -4,9 +4,10 @@
     %y = nn.mul %h, %a                                   ->  %y = nn.gelu %x {approximate = "none"}
 
 Recognised: erf-GELU, tanh-GELU, LayerNorm (scale and bias optional), RMSNorm (T5, Llama; scale
-optional), softmax and SiLU; a missing scale becomes a splat `dense<1.0>` constant. Inline constants match with a relative tolerance of `REL_TOL`; products of `nn.mul` are
-matched in any association and operand order. A pattern only fires when every intermediate it
-replaces has no user outside the pattern, so no work is duplicated; the dead chain is erased after.
+optional), softmax and SiLU; a missing scale becomes a splat `dense<1.0>` constant. Inline constants
+match with a relative tolerance of `REL_TOL`; products of `nn.mul` match in any association and
+operand order. A pattern only fires when every intermediate it replaces has no user outside the
+pattern, so no work is duplicated; the dead chain is erased after.
 """
 
 from __future__ import annotations
@@ -184,6 +185,20 @@ def _other_operand(op: Operation, value: SSAValue) -> SSAValue | None:
     return None
 
 
+def _affine_user(
+    value: SSAValue, kind: type[MulOp] | type[AddOp], x: SSAValue, count: int
+) -> tuple[Operation, SSAValue] | None:
+    """`(user, t)` when the one user of `value` is `value * t` / `value + t` (either order) and `t` can be
+    the scale / bias of a norm of `x` over its last `count` dims."""
+    user = _only_user(value)
+    if not isinstance(user, kind) or user.result.type != x.type:
+        return None
+    other = _other_operand(user, value)
+    if other is None or not _fits_trailing(other, x, count):
+        return None
+    return user, other
+
+
 @dataclass(frozen=True)
 class _Normalized:
     """`numerator / sqrt(mean(square) + epsilon)` found at one op."""
@@ -270,10 +285,10 @@ def _tanh_gelu_input(argument: SSAValue) -> SSAValue | None:
             continue
         for x, cubic in _swaps(add.lhs, add.rhs):
             terms = _factors(cubic)
-            if not cubic.has_one_use() or not any(_is_const(t, GELU_CUBIC) for t in terms):
+            coefficient = next((t for t in terms if _is_const(t, GELU_CUBIC)), None)
+            if coefficient is None or not cubic.has_one_use():
                 continue
-            rest = list(terms)
-            rest.pop(next(i for i, t in enumerate(terms) if _is_const(t, GELU_CUBIC)))
+            rest = [t for t in terms if t is not coefficient]
             if (len(rest) == 1 and _is_power(rest[0], x, 3.0)) or (len(rest) == 3 and all(t is x for t in rest)):
                 return x
     return None
@@ -365,18 +380,10 @@ class RecognizeLayerNorm(RewritePattern):
             return
         last: Operation = op
         scale = bias = None
-        for kind, slot in ((MulOp, "scale"), (AddOp, "bias")):
-            user = _only_user(last.results[0])
-            other = _other_operand(user, last.results[0]) if isinstance(user, kind) else None
-            if user is None or other is None or not _fits_trailing(other, x, found.count):
-                continue
-            if user.results[0].type != x.type:
-                continue
-            if slot == "scale":
-                scale = other
-            else:
-                bias = other
-            last = user
+        if (scaled := _affine_user(op.result, MulOp, x, found.count)) is not None:
+            last, scale = scaled
+        if (shifted := _affine_user(last.results[0], AddOp, x, found.count)) is not None:
+            last, bias = shifted
         new_ops: list[Operation] = []
         if scale is None:
             new_ops.append(ones := _ones(x, found.count))
@@ -400,14 +407,8 @@ class RecognizeRmsNorm(RewritePattern):
         if found is None or op.result.type != found.numerator.type:
             return
         x = found.numerator
-        user = _only_user(op.result)
-        scale = _other_operand(user, op.result) if isinstance(user, MulOp) else None
-        if (
-            user is not None
-            and scale is not None
-            and _fits_trailing(scale, x, found.count)
-            and user.results[0].type == x.type
-        ):
+        if (scaled := _affine_user(op.result, MulOp, x, found.count)) is not None:
+            user, scale = scaled
             rewriter.replace(user, RmsNormOp(x, scale, -found.count, found.epsilon))
             return
         ones = _ones(x, found.count)
