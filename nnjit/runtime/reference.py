@@ -42,6 +42,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 
 from nnjit.dialects import nn, shapes
 from nnjit.errors import NnjitError
+from nnjit.runtime.special import erf
 
 Array = npt.NDArray[Any]
 Handler = Callable[[Any, Sequence[Array]], Array]
@@ -50,10 +51,8 @@ Handler = Callable[[Any, Sequence[Array]], Array]
 # --- Element types ---------------------------------------------------------------------------
 
 _FLOATS: tuple[tuple[type[Attribute], Attribute, type[np.generic]], ...] = (
-    (Float16Type, f16, np.float16),
-    (Float32Type, f32, np.float32),
-    (Float64Type, f64, np.float64),
-)
+    (Float16Type, f16, np.float16), (Float32Type, f32, np.float32), (Float64Type, f64, np.float64),
+)  # fmt: skip
 
 
 def to_numpy_dtype(element_type: Attribute) -> np.dtype[Any]:
@@ -138,61 +137,6 @@ def constant_value(op: nn.ConstantOp, weights: Mapping[str, np.ndarray] | None =
         raise NnjitError(f"nn.constant: {raw.size} stored elements for shape {shape}")
     decoded = raw.reshape(shape)
     return decoded != 0 if dtype == np.bool_ else decoded.astype(dtype)
-
-
-# --- Special functions -----------------------------------------------------------------------
-
-# W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969),
-# 631-638, as coded in his CALERF routine (netlib specfun): near-minimax rational approximations,
-# accurate to ~1e-16 in float64 on three intervals of |x|.
-_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02, 3.20937758913846947e03,
-          1.85777706184603153e-1)  # fmt: skip
-_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03, 2.84423683343917062e03)
-_ERF_C = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01, 2.98635138197400131e02,
-          8.81952221241769090e02, 1.71204761263407058e03, 2.05107837782607147e03, 1.23033935479799725e03,
-          2.15311535474403846e-8)  # fmt: skip
-_ERF_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02, 1.62138957456669019e03,
-          3.29079923573345963e03, 4.36261909014324716e03, 3.43936767414372164e03, 1.23033935480374942e03)  # fmt: skip
-_ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1, 1.60837851487422766e-2,
-          6.58749161529837803e-4, 1.63153871373020978e-2)  # fmt: skip
-_ERF_Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1, 6.05183413124413191e-2,
-          2.33520497626869185e-3)  # fmt: skip
-_SQRT_PI_INV = 5.6418958354775628695e-1
-
-
-def _erfc_scaled_exp(y: Array, ratio: Array) -> Array:
-    # exp(-y*y) with y*y split into an exact part (y rounded to 1/16) and a small remainder, as
-    # Cody does, so the large exponent loses no bits to rounding.
-    head = np.trunc(y * 16.0) / 16.0
-    return np.exp(-head * head) * np.exp(-(y - head) * (y + head)) * ratio
-
-
-def _cody_ratio(t: Array, num_coeffs: Sequence[float], den_coeffs: Sequence[float]) -> Array:
-    """Cody's nested evaluation of P(t)/Q(t): the last numerator coefficient leads; Q is monic."""
-    num, den = num_coeffs[-1] * t, t
-    for p, q in zip(num_coeffs[:-2], den_coeffs[:-1], strict=True):
-        num, den = (num + p) * t, (den + q) * t
-    return (num + num_coeffs[-2]) / (den + den_coeffs[-1])
-
-
-def erf(x: npt.ArrayLike) -> Array:
-    """Gauss error function in float64, vectorised (Cody's CALERF; |error| < 1e-15 against libm)."""
-    values = np.asarray(x, dtype=np.float64)
-    y = np.abs(values)
-    out = np.empty_like(values)
-    small, large = y <= 0.46875, y > 4.0
-    middle = ~small & ~large
-    # |x| <= 0.46875: erf(x) = x P(x^2) / Q(x^2)
-    out[small] = values[small] * _cody_ratio(np.square(y[small]), _ERF_A, _ERF_B)
-    # 0.46875 < |x| <= 4: erfc(y) = exp(-y^2) P(y) / Q(y)
-    erfc_middle = _erfc_scaled_exp(y[middle], _cody_ratio(y[middle], _ERF_C, _ERF_D))
-    # |x| > 4: erfc(y) = exp(-y^2) / y * (1/sqrt(pi) - R(1/y^2)); it underflows to 0 past ~26.5
-    yl = np.minimum(y[large], 27.0)  # keeps 1/y^2 finite for inf inputs; erfc(27) is 0 in float64
-    zsq = 1.0 / np.square(yl)
-    erfc_large = _erfc_scaled_exp(yl, (_SQRT_PI_INV - zsq * _cody_ratio(zsq, _ERF_P, _ERF_Q)) / yl)
-    out[middle] = np.copysign((0.5 - erfc_middle) + 0.5, values[middle])
-    out[large] = np.copysign((0.5 - erfc_large) + 0.5, values[large])
-    return out
 
 
 def _sigmoid(x: Array) -> Array:
@@ -300,7 +244,7 @@ def _clip(op: nn.ClipOp, args: Sequence[Array]) -> Array:
         info = np.iinfo(x.dtype)
         lo = info.min if lo == -math.inf else max(info.min, math.ceil(lo))
         hi = info.max if hi == math.inf else min(info.max, math.floor(hi))
-    # ONNX Clip applies max(x, lo) then min(., hi), so lo > hi gives hi; np.clip agrees.
+    # ONNX Clip applies max(x, lo) then min(., hi), so lo > hi gives hi everywhere.
     return np.minimum(np.maximum(x, lo), hi).astype(x.dtype)
 
 
@@ -490,7 +434,7 @@ _HANDLERS: dict[type[Operation], Handler] = {
 """One handler per op family; constants are read by `evaluate_op` itself, which has the weights."""
 
 
-def _describe(shape: Sequence[int], dtype: np.dtype[Any]) -> str:
+def _describe(shape: Sequence[int], dtype: np.dtype[Any]) -> str:  # one wording for every message
     return f"shape {tuple(shape)} dtype {dtype}"
 
 
@@ -542,14 +486,22 @@ def _io_names(attrs: Sequence[Attribute] | None, count: int, fallback: str) -> l
     return names
 
 
-def _main(module: ModuleOp) -> FuncOp:
+def result_names(main: FuncOp) -> list[str]:
+    """The `nn.name` of each result of `@main`."""
+    res_attrs = main.res_attrs.data if main.res_attrs else None
+    return _io_names(res_attrs, len(main.function_type.outputs), "result")
+
+
+def main_function(module: ModuleOp) -> FuncOp:
+    """The `func.func @main` of a module."""
     for op in module.ops:
         if isinstance(op, FuncOp) and op.sym_name.data == "main":
             return op
     raise NnjitError("the module has no func.func @main to run")
 
 
-def _bind_inputs(main: FuncOp, inputs: Mapping[str, np.ndarray]) -> dict[SSAValue, Array]:
+def bind_inputs(main: FuncOp, inputs: Mapping[str, np.ndarray]) -> dict[SSAValue, Array]:
+    """Check `inputs` against `@main`'s arguments (names, shapes, dtypes) and bind them."""
     args = main.body.block.args
     names = _io_names(main.arg_attrs.data if main.arg_attrs else None, len(args), "arg")
     expected = {name: _tensor_type(arg) for name, arg in zip(names, args, strict=True)}
@@ -576,11 +528,12 @@ def run_module(
 ) -> dict[str, np.ndarray]:
     """Execute `@main` op by op on `inputs` (keyed by argument `nn.name`); outputs keyed by result `nn.name`.
 
-    Only straight-line `nn` code is supported; any other op raises `NnjitError` naming it. Each
-    intermediate array is dropped right after its last use, so peak memory stays near the live set.
+    Unnamed arguments and results are `arg<i>` / `result<i>`. Only straight-line `nn` code runs; any
+    other op raises `NnjitError` naming it. Each intermediate array is dropped right after its last
+    use, so peak memory stays near the live set.
     """
-    main = _main(module)
-    env = _bind_inputs(main, inputs)
+    main = main_function(module)
+    env = bind_inputs(main, inputs)
     ops = list(main.body.block.ops)
     last_use: dict[SSAValue, int] = {}
     for index, op in enumerate(ops):
@@ -589,8 +542,7 @@ def run_module(
     for index, op in enumerate(ops):
         if isinstance(op, ReturnOp):
             results = [env[value] for value in op.arguments]
-            res_attrs = main.res_attrs.data if main.res_attrs else None
-            return dict(zip(_io_names(res_attrs, len(results), "result"), results, strict=True))
+            return dict(zip(result_names(main), results, strict=True))
         if (type(op) not in _HANDLERS and not isinstance(op, nn.ConstantOp)) or op.regions:
             raise NnjitError(f"the reference executor cannot run '{op.name}' (only straight-line nn ops)")
         env[op.results[0]] = evaluate_op(op, [env[value] for value in op.operands], weights)
