@@ -31,8 +31,12 @@ from nnjit.errors import NnjitError
 from nnjit.frontend.onnx import import_onnx
 from nnjit.weights import WeightStore
 
+NN_PIPELINE = "canonicalize,nn-recognize-patterns,canonicalize"
+WEB_PIPELINE = f"{NN_PIPELINE},nn-decompose-gemm,convert-nn-to-web,web-plan-buffers"
+
 PIPELINES: dict[str, str] = {
-    "reference": "canonicalize,nn-recognize-patterns,canonicalize",
+    "reference": NN_PIPELINE,
+    "webgpu": WEB_PIPELINE,
 }
 """The pass pipeline of each target, in `-p` syntax."""
 
@@ -40,9 +44,12 @@ Executor = Callable[[ModuleOp, Mapping[str, np.ndarray], WeightStore], dict[str,
 
 
 def _reference_executor(module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: WeightStore) -> dict[str, np.ndarray]:
+    from nnjit.dialects.web import KernelOp
     from nnjit.runtime.reference import run_module
+    from nnjit.runtime.web_reference import run_web_module
 
-    return run_module(module, inputs, weights)
+    lowered = any(isinstance(op, KernelOp) for op in module.body.block.ops)
+    return (run_web_module if lowered else run_module)(module, inputs, weights)
 
 
 EXECUTORS: dict[str, Executor] = {"reference": _reference_executor}
