@@ -103,12 +103,10 @@ def command_run(args: argparse.Namespace) -> None:
         import onnxruntime
 
         session = onnxruntime.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
-        expected = session.run(None, inputs)
-        worst = 0.0
+        expected = [np.asarray(value) for value in session.run(None, inputs)]
         for name, reference in zip(compiled.output_names, expected, strict=True):
             got = outputs[name]
             error = float(np.max(np.abs(got.astype(np.float64) - reference))) if got.size else 0.0
-            worst = max(worst, error)
             ok = np.allclose(got, reference, rtol=args.rtol, atol=args.atol)
             print(f"check {name} vs onnxruntime: max |diff| = {error:.3g} -> {'OK' if ok else 'MISMATCH'}")
             if not ok:
@@ -117,8 +115,9 @@ def command_run(args: argparse.Namespace) -> None:
 
 def command_ops(args: argparse.Namespace) -> None:
     """List every ONNX op type nnjit converts, with the opsets each converter serves."""
-    from nnjit.frontend import ops  # noqa: F401  (registers the converters)
-    from nnjit.frontend.registry import CONVERTERS
+    from nnjit.frontend.registry import CONVERTERS, load_converters
+
+    load_converters()
 
     for op_type in sorted(CONVERTERS):
         ranges = ", ".join(f"{e.since}-{e.until or ''}" for e in CONVERTERS[op_type])

@@ -22,7 +22,6 @@ from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     I64,
-    AnyFloat,
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
     DenseResourceAttr,

@@ -43,12 +43,12 @@ from xdsl.dialects.builtin import (
     i64,
 )
 from xdsl.dialects.func import FuncOp, ReturnOp
-from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, OpResult, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 
 from nnjit.dialects.nn import ConstantOp, tensor_of, tensor_shape
 from nnjit.errors import NnjitError, OnnxImportError
-from nnjit.frontend.registry import NodeContext, call_converter, find_converter
+from nnjit.frontend.registry import NodeContext, call_converter, find_converter, load_converters
 from nnjit.weights import WeightStore
 
 INLINE_LIMIT = 256
@@ -168,6 +168,22 @@ class GraphBuilder:
         except KeyError:
             raise NnjitError(f"value '{name}' is used before it is defined (graph not topologically sorted?)") from None
 
+    def input_dependencies(self, value: SSAValue) -> list[str]:
+        """The names of the graph inputs whose values `value` is computed from (not just their shapes)."""
+        arguments: dict[SSAValue, str] = {v: name for name, v in self._values.items() if isinstance(v, BlockArgument)}
+        found: set[str] = set()
+        pending, seen = [value], set[SSAValue]()
+        while pending:
+            current = pending.pop()
+            if current in seen or current in self._known:
+                continue
+            seen.add(current)
+            if current in arguments:
+                found.add(arguments[current])
+            elif isinstance(current, OpResult):
+                pending.extend(current.op.operands)
+        return sorted(found)
+
     def known_value(self, value: SSAValue) -> np.ndarray | None:
         """The compile-time array of a value, or None when it depends on model inputs."""
         return self._known.get(value)
@@ -238,8 +254,7 @@ def import_onnx(
     input_shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> ImportedModel:
     """Import an ONNX model into the `nn` dialect, specialised to `input_shapes`."""
-    from nnjit.frontend import ops  # noqa: F401  (registers the converters)
-
+    load_converters()
     model = load_model(source)
     opset = default_opset(model)
     graph = model.graph

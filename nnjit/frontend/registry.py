@@ -55,6 +55,13 @@ def onnx_op(op_type: str, since: int = 1, until: int | None = None) -> Callable[
     return register
 
 
+def load_converters() -> None:
+    """Import every converter family so that `CONVERTERS` is complete."""
+    import nnjit.frontend.ops
+
+    assert nnjit.frontend.ops.__all__
+
+
 def find_converter(op_type: str, domain: str, opset: int) -> ConverterEntry | None:
     """The converter for a node, or None when nnjit does not support it."""
     if domain not in ("", "ai.onnx"):
@@ -109,7 +116,11 @@ class NodeContext:
         """The compile-time value of input `index` (after shape specialisation and folding)."""
         value = self._graph.known_value(self.input(index))
         if value is None:
-            raise self.error(f"input {index} ('{self.node.input[index]}') must be a constant after shape specialisation")
+            inputs = ", ".join(f"'{name}'" for name in self._graph.input_dependencies(self.input(index)))
+            raise self.error(
+                f"input {index} ('{self.node.input[index]}') must be a constant after shape specialisation"
+                + (f"; it is computed from the values of model input(s) {inputs}" if inputs else "")
+            )
         return value
 
     def optional_const(self, index: int) -> np.ndarray | None:
@@ -131,6 +142,22 @@ class NodeContext:
     def constant(self, array: np.ndarray, hint: str = "const") -> SSAValue:
         """A constant value: inline when small, in the weight store otherwise."""
         return self._graph.constant(np.asarray(array), hint)
+
+    def convert_body(self, nodes: Sequence[onnx.NodeProto], opset: int) -> dict[str, SSAValue]:
+        """Convert `nodes` (a function body, its values already named into this graph) with the converters
+        of `opset`, binding and returning their outputs by name; a body op without a converter makes this
+        node's variant unsupported."""
+        bound: dict[str, SSAValue] = {}
+        for inner in nodes:
+            entry = find_converter(inner.op_type, inner.domain, opset)
+            if entry is None:
+                raise self.error(f"its function body uses {inner.op_type} (opset {opset}), which is not supported")
+            outputs = call_converter(entry, NodeContext(inner, opset, self._graph))
+            for name, output in zip(inner.output, outputs, strict=False):
+                if name:
+                    self._graph.bind(name, output)
+                    bound[name] = output
+        return bound
 
     def error(self, reason: str) -> OnnxImportError:
         """An import error naming this node, its op type and the opset."""

@@ -109,6 +109,7 @@ def partition(function: FuncOp) -> list[Group]:
     """Fusion groups of `@main`, in program order of their roots."""
     group_of: dict[Operation, Group] = {}
     groups: list[Group] = []
+    order = {op: index for index, op in enumerate(function.body.block.ops)}
     for op in function.body.block.ops:
         if isinstance(op, nn.ConstantOp | ReturnOp):
             continue
@@ -122,7 +123,9 @@ def partition(function: FuncOp) -> list[Group]:
         joined = None
         for operand in op.operands:
             producer = operand.owner
-            group = group_of.get(producer) if isinstance(producer, Operation) else None
+            if not isinstance(producer, Operation):
+                continue
+            group = group_of.get(producer)
             if group is None or group.root is not producer or _single_use(producer) is not op:
                 continue
             same_shape = nn.tensor_shape(op.results[0]) == nn.tensor_shape(producer.results[0])
@@ -144,18 +147,13 @@ def partition(function: FuncOp) -> list[Group]:
             continue
         user = _single_use(producer.root)
         consumer = group_of.get(user) if user is not None else None
-        if consumer is None or consumer is producer or not _may_inline(producer, consumer, user):
+        if user is None or consumer is None or consumer is producer or not _may_inline(producer, consumer, user):
             continue
-        consumer.ops = sorted(producer.ops + consumer.ops, key=_program_order(function))
+        consumer.ops = sorted(producer.ops + consumer.ops, key=order.__getitem__)
         for op in producer.ops:
             group_of[op] = consumer
         producer.merged = True
     return [g for g in groups if not g.merged]
-
-
-def _program_order(function: FuncOp):
-    index = {op: i for i, op in enumerate(function.body.block.ops)}
-    return lambda op: index[op]
 
 
 def _is_alias(group: Group) -> bool:

@@ -58,7 +58,7 @@ def Size(node: NodeContext) -> Outputs:
 def Range(node: NodeContext) -> Outputs:
     """`arange(start, limit, delta)` of constant scalars, in their element type."""
     start, limit, delta = (node.const(i) for i in range(3))
-    return node.constant(np.arange(start, limit, delta, dtype=start.dtype), node.node.output[0])
+    return node.constant(np.arange(start.item(), limit.item(), delta.item(), dtype=start.dtype), node.node.output[0])
 
 
 @onnx_op("EyeLike", since=9)

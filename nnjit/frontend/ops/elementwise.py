@@ -90,6 +90,11 @@ for _op_type, _unary_class in UNARY_OPS.items():
     onnx_op(_op_type, since=1 if _op_type == "Not" else 6)(_unary(_unary_class))
 
 
+def scalar_like(node: NodeContext, value: float, like: SSAValue) -> SSAValue:
+    """A 0-d constant `value` of `like`'s element type."""
+    return node.constant(np.array(value, dtype=_numpy_dtype(like)))
+
+
 def cast_to(node: NodeContext, value: SSAValue, element: Attribute) -> SSAValue:
     """`value` converted to `element`, or `value` itself when it already has that element type."""
     if nn.element_type(value) == element:

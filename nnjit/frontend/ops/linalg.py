@@ -311,7 +311,7 @@ def AveragePool(
     """
     window = _pool_window(node, kernel_shape, auto_pad, ceil_mode, pads, strides, dilations)
     if len(window.sizes) <= 2 and _fits_pool2d(window, bool(count_include_pad)):
-        extra = {"count_include_pad": nn.UnitAttr()} if count_include_pad else None
+        extra: dict[str, Attribute] | None = {"count_include_pad": nn.UnitAttr()} if count_include_pad else None
         return _pool2d(node, nn.AvgPool2dOp, window, extra)
     x = node.input(0)
     values = _window_values(node, x, window, 0.0)

@@ -1,4 +1,4 @@
-"""Data movement: Reshape family, Transpose, Concat, Slice, Split, Gather, Expand, Tile, scatters."""
+"""Data movement: Reshape family, Transpose, Concat, Slice, Split, Gathers, Expand, Tile, Pad, scatters."""
 
 from __future__ import annotations
 
@@ -194,7 +194,7 @@ def GatherElements(node: NodeContext, axis: int = 0) -> Outputs:
     indices = node.emit(nn.WhereOp(negative, node.emit(nn.AddOp(indices, dim)), indices))
     coordinates = list(np.indices(index_shape))
     coordinates[axis] = np.zeros(index_shape, dtype=np.int64)
-    offsets = np.ravel_multi_index(tuple(coordinates), shape).astype(np.int64)
+    offsets = np.asarray(np.ravel_multi_index(tuple(coordinates), shape), dtype=np.int64)
     stride = node.constant(np.array(numel(shape[axis + 1 :]), dtype=np.int64))
     flat = node.emit(nn.AddOp(node.emit(nn.MulOp(indices, stride)), node.constant(offsets, "gather_elements_offset")))
     data = reshape(node, node.input(0), (numel(shape),))
@@ -262,13 +262,178 @@ def Tile(node: NodeContext) -> Outputs:
 
 @onnx_op("Trilu", since=14)
 def Trilu(node: NodeContext, upper: int = 1) -> Outputs:
-    """Keep the upper or lower triangle (offset by constant `k`) of the last two dims."""
-    shape = node.shape(0)
-    k = int(node.const(1)) if node.has_input(1) else 0
-    rows, cols = np.indices(shape[-2:])
-    keep = (cols - rows >= k) if upper else (cols - rows <= k)
-    x = node.input(0)
+    """Keep the upper or lower triangle (offset by `k`, a constant or a run-time scalar) of the last two dims."""
     from nnjit.runtime.reference import to_numpy_dtype
 
+    shape = node.shape(0)
+    rows, cols = np.indices(shape[-2:])
+    offsets = (cols - rows).astype(np.int64)
+    k = node.optional_input(1)
+    known = node.known(k) if k is not None else np.zeros((), dtype=np.int64)
+    if known is not None:
+        diagonal = int(np.asarray(known).reshape(-1)[0])
+        keep = node.constant(offsets >= diagonal if upper else offsets <= diagonal, "trilu_mask")
+    else:
+        assert k is not None
+        compare = nn.GreaterEqualOp if upper else nn.LessEqualOp
+        keep = node.emit(compare(node.constant(offsets, "trilu_offsets"), reshape(node, k, [])))
+    x = node.input(0)
     zero = node.constant(np.zeros((), dtype=to_numpy_dtype(nn.element_type(x))))
-    return node.emit(nn.WhereOp(node.constant(keep, "trilu_mask"), x, zero))
+    return node.emit(nn.WhereOp(keep, x, zero))
+
+
+def _space_depth(node: NodeContext, blocksize: int, to_depth: bool, column_row_depth: bool) -> SSAValue:
+    """A reshape, a transpose and a reshape between `(N, C, H, W)` and `(N, C·b², H/b, W/b)`."""
+    n, c, h, w = node.shape(0)
+    b = blocksize
+    if to_depth:
+        split = reshape(node, node.input(0), (n, c, h // b, b, w // b, b))
+        moved = node.emit(nn.TransposeOp(split, (0, 1, 3, 5, 2, 4) if column_row_depth else (0, 3, 5, 1, 2, 4)))
+        return reshape(node, moved, (n, c * b * b, h // b, w // b))
+    if column_row_depth:
+        split = reshape(node, node.input(0), (n, c // (b * b), b, b, h, w))
+        moved = node.emit(nn.TransposeOp(split, (0, 1, 4, 2, 5, 3)))
+    else:
+        split = reshape(node, node.input(0), (n, b, b, c // (b * b), h, w))
+        moved = node.emit(nn.TransposeOp(split, (0, 3, 4, 1, 5, 2)))
+    return reshape(node, moved, (n, c // (b * b), h * b, w * b))
+
+
+def _block_mode(node: NodeContext, mode: str) -> bool:
+    if mode not in ("DCR", "CRD"):
+        raise node.error(f"mode={mode} is not a {node.node.op_type} mode")
+    return mode == "CRD"
+
+
+@onnx_op("SpaceToDepth", since=1)
+def SpaceToDepth(node: NodeContext, blocksize: int, mode: str = "DCR") -> Outputs:
+    """Move `blocksize`² spatial blocks into channels (block-major DCR, or channel-major CRD from opset 28)."""
+    return _space_depth(node, blocksize, True, _block_mode(node, mode))
+
+
+@onnx_op("DepthToSpace", since=1)
+def DepthToSpace(node: NodeContext, blocksize: int, mode: str = "DCR") -> Outputs:
+    """Move channels into `blocksize`² spatial blocks, depth-column-row (DCR) or column-row-depth (CRD)."""
+    return _space_depth(node, blocksize, False, _block_mode(node, mode))
+
+
+PAD_MODES = {"reflect": "reflect", "edge": "edge", "wrap": "wrap"}
+"""ONNX Pad modes that gather along each axis, with numpy's name for the same index pattern."""
+
+
+def _pad(node: NodeContext, pads: Sequence[int], mode: str, value: SSAValue | None) -> SSAValue:
+    x = node.input(0)
+    shape = nn.tensor_shape(x)
+    rank = len(shape)
+    if len(pads) != 2 * rank:
+        raise node.error(f"pads {list(pads)} do not give a begin and an end for each of {rank} dims")
+    if mode != "constant" and mode not in PAD_MODES:
+        raise node.error(f"mode={mode} is not a Pad mode")
+    # Negative pads crop first.
+    starts = [max(0, -p) for p in pads[:rank]]
+    ends = [d - max(0, -p) for d, p in zip(shape, pads[rank:], strict=True)]
+    if starts != [0] * rank or ends != list(shape):
+        x = node.emit(nn.SliceOp(x, starts, ends, [1] * rank))
+    from nnjit.runtime.reference import to_numpy_dtype
+
+    dtype = to_numpy_dtype(nn.element_type(x))
+    known = None if value is None else node.known(value)
+    for axis, (before, after) in enumerate(zip(pads[:rank], pads[rank:], strict=True)):
+        before, after = max(0, before), max(0, after)
+        if not before and not after:
+            continue
+        size = nn.tensor_shape(x)[axis]
+        if mode != "constant":
+            if size == 0:
+                raise node.error(f"mode={mode} cannot pad an empty axis {axis}")
+            indices = np.pad(np.arange(size, dtype=np.int64), (before, after), mode=PAD_MODES[mode])  # type: ignore[call-overload]
+            x = node.emit(nn.GatherOp(x, node.constant(indices, "pad_index"), axis))
+            continue
+        parts: list[SSAValue] = []
+        for amount, is_after in ((before, False), (after, True)):
+            if not is_after:
+                parts.append(x)
+            if not amount:
+                continue
+            block = list(nn.tensor_shape(x))
+            block[axis] = amount
+            if value is None or known is not None:
+                fill = 0 if known is None else np.asarray(known).reshape(-1)[0]
+                part = node.constant(np.full(block, fill, dtype=dtype), "pad_fill")
+            else:
+                part = node.emit(nn.ExpandOp(reshape(node, value, [1] * rank), block))
+            parts.insert(len(parts) if is_after else 0, part)
+        x = node.emit(nn.ConcatOp(parts, axis))
+    return x
+
+
+@onnx_op("Pad", since=2, until=10)
+def Pad_2(node: NodeContext, pads: list[int], mode: str = "constant", value: float = 0.0) -> Outputs:
+    """Pad with attribute pads and fill value."""
+    from nnjit.frontend.ops.elementwise import scalar_like
+
+    return _pad(node, pads, mode, scalar_like(node, value, node.input(0)))
+
+
+@onnx_op("Pad", since=11)
+def Pad(node: NodeContext, mode: str = "constant") -> Outputs:
+    """Pad with constant pads (over constant `axes`, opset 18), a fill value input, or reflect/edge/wrap."""
+    pads = _ints(node.const(1)) or []
+    rank = len(node.shape(0))
+    axes = _ints(node.optional_const(3))
+    if axes is not None:
+        full = [0] * (2 * rank)
+        for i, axis in enumerate(normalize_axis(a, rank) for a in axes):
+            full[axis], full[rank + axis] = pads[i], pads[len(axes) + i]
+        pads = full
+    return _pad(node, pads, mode, node.optional_input(2))
+
+
+@onnx_op("OneHot", since=9)
+def OneHot(node: NodeContext, axis: int = -1) -> Outputs:
+    """`values[1]` where the position along `axis` equals the index (negative counts from `depth`), else `values[0]`."""
+    depth = int(np.asarray(node.const(1)).reshape(-1)[0])
+    indices = node.input(0)
+    if nn.element_type(indices) != nn.i64:
+        indices = node.emit(nn.CastOp(indices, nn.i64))
+    rank = len(nn.tensor_shape(indices)) + 1
+    axis = normalize_axis(axis, rank)
+    size = node.constant(np.array(depth, dtype=np.int64))
+    negative = node.emit(nn.LessOp(indices, node.constant(np.array(0, dtype=np.int64))))
+    indices = node.emit(nn.WhereOp(negative, node.emit(nn.AddOp(indices, size)), indices))
+    shape = list(nn.tensor_shape(indices))
+    expanded = reshape(node, indices, [*shape[:axis], 1, *shape[axis:]])
+    positions = np.arange(depth, dtype=np.int64).reshape([depth if i == axis else 1 for i in range(rank)])
+    hit = node.emit(nn.EqualOp(expanded, node.constant(positions, "one_hot_positions")))
+    values = node.input(2)
+    off, on = (reshape(node, node.emit(nn.SliceOp(values, [i], [i + 1], [1])), []) for i in (0, 1))
+    return node.emit(nn.WhereOp(hit, on, off))
+
+
+@onnx_op("GatherND", since=11)
+def GatherND(node: NodeContext, batch_dims: int = 0) -> Outputs:
+    """A gather from the data flattened over its indexed dims, at `sum(index_j * stride_j)` plus the batch offset."""
+    data_shape, index_shape = node.shape(0), node.shape(1)
+    b, depth = batch_dims, index_shape[-1]
+    indexed = data_shape[b : b + depth]
+    indices = node.input(1)
+    if nn.element_type(indices) != nn.i64:
+        indices = node.emit(nn.CastOp(indices, nn.i64))
+    strides = [numel(indexed[j + 1 :]) for j in range(depth)]
+    rank = len(index_shape)
+    flat: SSAValue | None = None
+    for j, (dim, stride) in enumerate(zip(indexed, strides, strict=True)):
+        column = node.emit(nn.SliceOp(indices, [0] * (rank - 1) + [j], [*index_shape[:-1], j + 1], [1] * rank))
+        column = reshape(node, column, index_shape[:-1])
+        negative = node.emit(nn.LessOp(column, node.constant(np.array(0, dtype=np.int64))))
+        column = node.emit(nn.WhereOp(negative, node.emit(nn.AddOp(column, node.constant(np.array(dim, dtype=np.int64)))), column))
+        term = node.emit(nn.MulOp(column, node.constant(np.array(stride, dtype=np.int64))))
+        flat = term if flat is None else node.emit(nn.AddOp(flat, term))
+    batches = numel(data_shape[:b])
+    offsets = (np.arange(batches, dtype=np.int64) * numel(indexed)).reshape([*data_shape[:b], *[1] * (rank - 1 - b)])
+    if flat is None:
+        flat = node.constant(np.zeros(index_shape[:-1], dtype=np.int64), "gather_nd_index")
+    if b:
+        flat = node.emit(nn.AddOp(flat, node.constant(offsets, "gather_nd_batch")))
+    data = reshape(node, node.input(0), (batches * numel(indexed), *data_shape[b + depth :]))
+    return node.emit(nn.GatherOp(data, flat, 0))
