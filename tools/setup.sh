@@ -2,7 +2,15 @@
 # Installs everything nnjit's main job and test suite need on a fresh Debian machine (idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Mesa lavapipe: a software Vulkan driver, so wgpu-native has a real WebGPU adapter on CPU-only machines.
+if ! dpkg -s mesa-vulkan-drivers libvulkan1 >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+fi
+
 python3 -m pip install --quiet --upgrade pip
-# torch only as the pinned CPU build (any other spec pulls a multi-GB CUDA build); it is needed
-# only to regenerate the model zoo, never to run nnjit or its tests.
-python3 -m pip install --quiet -e ".[test,export]"
+# torch is not needed to run nnjit or its tests; it is only for regenerating the model zoo, and then
+# only as `pip install torch==2.13.0` (the CPU build; any other spec pulls a multi-GB CUDA build).
+python3 -m pip install --quiet -e ".[test,export,web]"
