@@ -10,7 +10,7 @@ if ! dpkg -s mesa-vulkan-drivers libvulkan1 >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
 fi
 
-python3 -m pip install --quiet --upgrade pip
+python3 -m pip install --quiet --root-user-action=ignore --upgrade pip
 # torch is not needed to run nnjit or its tests; it is only for regenerating the model zoo, and then
 # only as `pip install torch==2.13.0` (the CPU build; any other spec pulls a multi-GB CUDA build).
-python3 -m pip install --quiet -e ".[test,export,web]"
+python3 -m pip install --quiet --root-user-action=ignore -e ".[test,export,web]"
