@@ -161,3 +161,9 @@ def HammingWindow(node: NodeContext, output_datatype: int = 1, periodic: int = 1
 def HannWindow(node: NodeContext, output_datatype: int = 1, periodic: int = 1) -> Outputs:
     """A Hann window of a constant size, as its function body."""
     return expand_function(node)
+
+
+@onnx_op("DynamicQuantizeLinear", since=11)
+def DynamicQuantizeLinear(node: NodeContext) -> Outputs:
+    """uint8 quantization with a scale and zero point computed from the input's range, as its function body."""
+    return expand_function(node)

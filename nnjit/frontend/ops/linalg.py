@@ -326,6 +326,29 @@ def AveragePool(
     return node.emit(nn.DivOp(total, node.constant(counts, "pool_count")))
 
 
+@onnx_op("LpPool", since=2)
+def LpPool(
+    node: NodeContext,
+    kernel_shape: list[int],
+    auto_pad: str = "NOTSET",
+    ceil_mode: int = 0,
+    dilations: list[int] | None = None,
+    p: int = 2,
+    pads: list[int] | None = None,
+    strides: list[int] | None = None,
+) -> Outputs:
+    """`(sum over the window of |x|^p)^(1/p)`, the sum of one strided slice per kernel position (pads add 0)."""
+    window = _pool_window(node, kernel_shape, auto_pad, ceil_mode, pads, strides, dilations)
+    x = node.input(0)
+    dtype = _numpy_dtype(x)
+    powered = node.emit(nn.PowOp(node.emit(nn.AbsOp(x)), node.constant(np.array(p, dtype=dtype))))
+    values = _window_values(node, powered, window, 0.0)
+    total = values[0]
+    for value in values[1:]:
+        total = node.emit(nn.AddOp(total, value))
+    return node.emit(nn.PowOp(total, node.constant(np.array(1.0 / p, dtype=dtype))))
+
+
 @onnx_op("GlobalAveragePool", since=1)
 def GlobalAveragePool(node: NodeContext) -> Outputs:
     """Mean over all spatial dims, kept as size 1."""
@@ -342,3 +365,129 @@ def GlobalMaxPool(node: NodeContext) -> Outputs:
 
 def _numpy_dtype(value: SSAValue) -> np.dtype:
     return to_numpy_dtype(nn.element_type(value))
+
+
+def _diagonal(node: NodeContext, x: SSAValue, letters: list[str]) -> tuple[SSAValue, list[str]]:
+    """`x` with every repeated letter reduced to its diagonal (the letter kept once, moved last)."""
+    while len(set(letters)) < len(letters):
+        letter = next(c for c in letters if letters.count(c) > 1)
+        first, second = (i for i, c in enumerate(letters) if c == letter)
+        others = [i for i in range(len(letters)) if i not in (first, second)]
+        moved = node.emit(nn.TransposeOp(x, [*others, first, second]))
+        shape = nn.tensor_shape(moved)
+        size = shape[-1]
+        flat = reshape(node, moved, (*shape[:-2], size * size))
+        diagonal = node.constant(np.arange(size, dtype=np.int64) * (size + 1), "einsum_diagonal")
+        x = node.emit(nn.GatherOp(flat, diagonal, len(shape) - 2))
+        letters = [letters[i] for i in others] + [letter]
+    return x, letters
+
+
+@onnx_op("Einsum", since=12)
+def Einsum(node: NodeContext, equation: str) -> Outputs:
+    """Any einsum: diagonals taken, operands permuted to one letter order and broadcast, multiplied,
+    then summed over the letters the output lacks. Ellipses stand for right-aligned broadcast dims."""
+    inputs, _, output = equation.replace(" ", "").partition("->")
+    operands = node.inputs()
+    terms = inputs.split(",")
+    if len(terms) != len(operands):
+        raise node.error(f"equation '{equation}' has {len(terms)} operands, the node {len(operands)}")
+    spare = [chr(0x3B1 + i) for i in range(26)]  # Greek letters stand in for ellipsis dims
+    widest = max(len(nn.tensor_shape(v)) - len(t.replace("...", "")) for v, t in zip(operands, terms, strict=True))
+    broadcast = spare[: max(widest, 0)]
+    letters: list[list[str]] = []
+    for value, term in zip(operands, terms, strict=True):
+        head, dots, tail = term.partition("...")
+        count = len(nn.tensor_shape(value)) - len(head) - len(tail)
+        letters.append([*head, *(broadcast[len(broadcast) - count :] if dots else []), *tail])
+    if not output and "->" not in equation:
+        singles = sorted(c for c in {c for t in letters for c in t} if c not in broadcast and sum(t.count(c) for t in letters) == 1)
+        output_letters = broadcast + singles
+    else:
+        head, dots, tail = output.partition("...")
+        output_letters = [*head, *(broadcast if dots else []), *tail]
+    contracted = [c for t in letters for c in t if c not in output_letters]
+    order = list(dict.fromkeys([*output_letters, *contracted]))
+    product: SSAValue | None = None
+    for value, term in zip(operands, letters, strict=True):
+        value, term = _diagonal(node, value, term)
+        present = [c for c in order if c in term]
+        if present != term:
+            value = node.emit(nn.TransposeOp(value, [term.index(c) for c in present]))
+        sizes = dict(zip(present, nn.tensor_shape(value), strict=True))
+        value = reshape(node, value, [sizes.get(c, 1) for c in order])
+        product = value if product is None else node.emit(nn.MulOp(product, value))
+    assert product is not None
+    summed = [i for i, c in enumerate(order) if c not in output_letters]
+    if summed:
+        product = node.emit(nn.ReduceSumOp(product, summed, keepdims=False))
+    return product
+
+
+def _upsample_zeros(node: NodeContext, x: SSAValue, axis: int, stride: int) -> SSAValue:
+    """`x` with `stride - 1` zeros between neighbours along `axis`."""
+    if stride == 1:
+        return x
+    shape = list(nn.tensor_shape(x))
+    column = reshape(node, x, [*shape[: axis + 1], 1, *shape[axis + 1 :]])
+    zeros = node.constant(np.zeros([*shape[: axis + 1], stride - 1, *shape[axis + 1 :]], dtype=_numpy_dtype(x)), "zeros")
+    spread = reshape(node, node.emit(nn.ConcatOp([column, zeros], axis + 1)), [*shape[:axis], shape[axis] * stride, *shape[axis + 1 :]])
+    ends = [*shape[:axis], (shape[axis] - 1) * stride + 1, *shape[axis + 1 :]]
+    return node.emit(nn.SliceOp(spread, [0] * len(shape), ends, [1] * len(shape)))
+
+
+@onnx_op("ConvTranspose", since=1)
+def ConvTranspose(
+    node: NodeContext,
+    auto_pad: str = "NOTSET",
+    dilations: list[int] | None = None,
+    group: int = 1,
+    kernel_shape: list[int] | None = None,
+    output_padding: list[int] | None = None,
+    output_shape: list[int] | None = None,
+    pads: list[int] | None = None,
+    strides: list[int] | None = None,
+) -> Outputs:
+    """1-D or 2-D transposed convolution, as the convolution of the zero-upsampled input with the flipped,
+    channel-transposed kernel, padded `dilation * (kernel - 1) - pad` (cropped where that is negative)."""
+    rank = _spatial_rank(node, "transposed convolution")
+    x_shape, w_shape = node.shape(0), node.shape(1)
+    sizes, kernel = x_shape[2:], w_shape[2:]
+    strides = strides or [1] * rank
+    dilations = dilations or [1] * rank
+    extra = output_padding or [0] * rank
+    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        wanted = output_shape[-rank:] if output_shape is not None else [n * s for n, s in zip(sizes, strides, strict=True)]
+        total = [
+            s * (n - 1) + e + (k - 1) * d + 1 - o
+            for s, n, e, k, d, o in zip(strides, sizes, extra, kernel, dilations, wanted, strict=True)
+        ]
+        small = [t // 2 for t in total]
+        large = [t - t // 2 for t in total]
+        begins, ends = (small, large) if auto_pad == "SAME_UPPER" else (large, small)
+    else:
+        explicit = list(pads) if pads else [0] * (2 * rank)
+        begins, ends = explicit[:rank], explicit[rank:]
+    x = node.input(0)
+    for axis, stride in enumerate(strides, start=2):
+        x = _upsample_zeros(node, x, axis, stride)
+    before = [d * (k - 1) - b for d, k, b in zip(dilations, kernel, begins, strict=True)]
+    after = [d * (k - 1) - e + o for d, k, e, o in zip(dilations, kernel, ends, extra, strict=True)]
+    shape = nn.tensor_shape(x)
+    crop_starts = [0, 0, *(max(0, -b) for b in before)]
+    crop_ends = [*shape[:2], *(n - max(0, -a) for n, a in zip(shape[2:], after, strict=True))]
+    if crop_starts != [0] * len(shape) or crop_ends != list(shape):
+        x = node.emit(nn.SliceOp(x, crop_starts, crop_ends, [1] * len(shape)))
+    x = _pad(node, x, [max(0, b) for b in before], [max(0, a) for a in after], 0.0)
+    # (C_in, C_out / g, k...) -> (C_out, C_in / g, k...), spatially flipped
+    c_in, c_out_group = w_shape[:2]
+    w = reshape(node, node.input(1), (group, c_in // group, c_out_group, *kernel))
+    w = node.emit(nn.TransposeOp(w, [0, 2, 1, *range(3, 3 + rank)]))
+    w = reshape(node, w, (group * c_out_group, c_in // group, *kernel))
+    for axis, k in enumerate(kernel, start=2):
+        w = node.emit(nn.GatherOp(w, node.constant(np.arange(k - 1, -1, -1, dtype=np.int64), "flip"), axis))
+    bias = node.optional_input(2)
+    if rank == 2:
+        return node.emit(nn.Conv2dOp(x, w, bias, [1, 1], [0, 0, 0, 0], dilations, group))
+    y = node.emit(nn.Conv2dOp(_as_2d(node, x), _as_2d(node, w), bias, [1, 1], [0, 0, 0, 0], [1, *dilations], group))
+    return _from_2d(node, y)

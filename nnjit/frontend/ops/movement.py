@@ -209,36 +209,72 @@ SCATTER_REDUCTIONS: dict[str, type[nn.ElementwiseBinaryOp]] = {
 }
 
 
-@onnx_op("ScatterND", since=11)
-def ScatterND(node: NodeContext, reduction: str = "none") -> Outputs:
-    """With constant indices: rounds of `where(written, combine(data, updates[source]), data)`.
+def _scatter(node: NodeContext, targets: np.ndarray, reduction: str) -> SSAValue:
+    """Input 0 with the elements of input 2 written (or combined) at flat positions `targets`.
 
-    Round r writes the r-th update aimed at each position, so repeated indices apply in order (the
-    last one wins with `reduction="none"`); both maps of each round are precomputed.
+    `targets[i]` is where the i-th update element (row-major) goes. Round r writes the r-th update
+    aimed at each position, so repeated positions apply in order (the last one wins with
+    `reduction="none"`); each round is one gather and one select with precomputed maps.
     """
     if reduction != "none" and reduction not in SCATTER_REDUCTIONS:
-        raise node.error(f"reduction={reduction} is not a ScatterND reduction")
+        raise node.error(f"reduction={reduction} is not a {node.node.op_type} reduction")
+    shape = node.shape(0)
+    updates = reshape(node, node.input(2), (numel(node.shape(2)),))
+    rounds: list[tuple[np.ndarray, np.ndarray]] = []
+    seen: dict[int, int] = {}
+    for source, target in enumerate(targets.reshape(-1).tolist()):
+        number = seen[target] = seen.get(target, -1) + 1
+        if number == len(rounds):
+            rounds.append((np.zeros(numel(shape), dtype=np.int64), np.zeros(numel(shape), dtype=bool)))
+        rounds[number][0][target] = source
+        rounds[number][1][target] = True
+    result = node.input(0)
+    for source, written in rounds:
+        gathered = node.emit(nn.GatherOp(updates, node.constant(source.reshape(shape), "scatter_source"), 0))
+        if reduction != "none":
+            gathered = node.emit(SCATTER_REDUCTIONS[reduction](result, gathered))
+        result = node.emit(nn.WhereOp(node.constant(written.reshape(shape), "scatter_mask"), gathered, result))
+    return result
+
+
+@onnx_op("ScatterND", since=11)
+def ScatterND(node: NodeContext, reduction: str = "none") -> Outputs:
+    """Write (or combine) update slices at constant index tuples."""
     shape = node.shape(0)
     indices = node.const(1).astype(np.int64)
     depth = indices.shape[-1]
     block = numel(shape[depth:])
-    updates = reshape(node, node.input(2), (numel(node.shape(2)),))
-    rounds: list[tuple[np.ndarray, np.ndarray]] = []
-    for position, index in enumerate(indices.reshape(-1, depth)):
-        target = tuple(int(i) + (shape[a] if i < 0 else 0) for a, i in enumerate(index))
-        current = next((r for r in rounds if not r[1][target].any()), None)
-        if current is None:
-            current = (np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=bool))
-            rounds.append(current)
-        current[0][target] = np.arange(block).reshape(shape[depth:]) + position * block
-        current[1][target] = True
-    result = node.input(0)
-    for source, written in rounds:
-        gathered = node.emit(nn.GatherOp(updates, node.constant(source, "scatter_source"), 0))
-        if reduction != "none":
-            gathered = node.emit(SCATTER_REDUCTIONS[reduction](result, gathered))
-        result = node.emit(nn.WhereOp(node.constant(written, "scatter_mask"), gathered, result))
-    return result
+    tuples = indices.reshape(-1, depth)
+    tuples = np.where(tuples < 0, tuples + np.array(shape[:depth]), tuples)
+    starts = np.ravel_multi_index(tuple(tuples.T), shape[:depth]) * block if depth else np.zeros(len(tuples), np.int64)
+    return _scatter(node, (np.asarray(starts)[:, None] + np.arange(block)[None, :]).reshape(-1), reduction)
+
+
+@onnx_op("ScatterElements", since=11)
+def ScatterElements(node: NodeContext, axis: int = 0, reduction: str = "none") -> Outputs:
+    """Write (or combine) each update at its own position, its `axis` coordinate taken from constant indices."""
+    shape = node.shape(0)
+    axis = normalize_axis(axis, len(shape))
+    indices = node.const(1).astype(np.int64)
+    coordinates = [np.asarray(c) for c in np.indices(indices.shape)]
+    coordinates[axis] = np.where(indices < 0, indices + shape[axis], indices)
+    return _scatter(node, np.asarray(np.ravel_multi_index(tuple(coordinates), shape)), reduction)
+
+
+@onnx_op("Scatter", since=9, until=10)
+def Scatter(node: NodeContext, axis: int = 0) -> Outputs:
+    """The deprecated name of ScatterElements without reductions."""
+    return ScatterElements(node, axis)
+
+
+@onnx_op("Compress", since=9)
+def Compress(node: NodeContext, axis: int | None = None) -> Outputs:
+    """The slices (or elements, without `axis`) where the constant condition is true."""
+    keep = np.flatnonzero(node.const(1).reshape(-1)).astype(np.int64)
+    x = node.input(0)
+    if axis is None:
+        x, axis = reshape(node, x, (numel(node.shape(0)),)), 0
+    return node.emit(nn.GatherOp(x, node.constant(keep, "compress_index"), normalize_axis(axis, len(nn.tensor_shape(x)))))
 
 
 @onnx_op("Expand", since=8)
