@@ -367,18 +367,44 @@ def _rms_norm(op: nn.RmsNormOp, args: Sequence[Array]) -> Array:
 
 
 def _mean(x: Array, axes: tuple[int, ...], keepdims: bool) -> Array:
+    count = shapes.numel([x.shape[a] for a in axes])
+    total = np.sum(x, axis=axes, keepdims=keepdims, dtype=x.dtype)
+    if count == 0:
+        # The mean of nothing: NaN for floats (ONNX's reference), 0 for integers, without numpy's warning.
+        return np.full(total.shape, np.nan if x.dtype.kind == "f" else 0, dtype=x.dtype)
     if x.dtype.kind == "f":
         return np.mean(x, axis=axes, keepdims=keepdims)
     # onnxruntime divides the integer sum by the count in integer arithmetic.
-    count = np.array(shapes.numel([x.shape[a] for a in axes]), dtype=x.dtype)
-    return _int_div(np.sum(x, axis=axes, keepdims=keepdims, dtype=x.dtype), count)
+    return _int_div(total, np.array(count, dtype=x.dtype))
+
+
+def _extreme(pick: Callable[..., Array], empty: Callable[[np.dtype[Any]], Any]) -> Callable[[Array, tuple[int, ...], bool], Array]:
+    """max/min with ONNX's identity for an empty reduced extent (-inf/+inf or the type's bounds)."""
+
+    def reduce(x: Array, axes: tuple[int, ...], keepdims: bool) -> Array:
+        if x.size == 0 or any(x.shape[a] == 0 for a in axes):
+            shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape)) if keepdims else tuple(
+                d for i, d in enumerate(x.shape) if i not in axes
+            )
+            return np.full(shape, empty(x.dtype), dtype=x.dtype)
+        return pick(x, axis=axes, keepdims=keepdims)
+
+    return reduce
+
+
+def _lowest(dtype: np.dtype[Any]) -> Any:
+    return False if dtype == np.bool_ else -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+
+
+def _highest(dtype: np.dtype[Any]) -> Any:
+    return True if dtype == np.bool_ else np.inf if dtype.kind == "f" else np.iinfo(dtype).max
 
 
 _REDUCTIONS: dict[type[Operation], Callable[[Array, tuple[int, ...], bool], Array]] = {
     nn.ReduceSumOp: lambda x, axes, keep: np.sum(x, axis=axes, keepdims=keep, dtype=x.dtype),
     nn.ReduceMeanOp: _mean,
-    nn.ReduceMaxOp: lambda x, axes, keep: np.max(x, axis=axes, keepdims=keep),
-    nn.ReduceMinOp: lambda x, axes, keep: np.min(x, axis=axes, keepdims=keep),
+    nn.ReduceMaxOp: _extreme(np.max, _lowest),
+    nn.ReduceMinOp: _extreme(np.min, _highest),
     nn.ReduceProdOp: lambda x, axes, keep: np.prod(x, axis=axes, keepdims=keep, dtype=x.dtype),
 }
 

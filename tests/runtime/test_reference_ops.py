@@ -10,6 +10,7 @@ Integer and boolean results are exactly equal.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from ort_oracle import FP32_ATOL, SPEC, broadcast_shapes, check_op, floats, ints, shapes
 from xdsl.dialects.builtin import DenseResourceAttr, ModuleOp, TensorType, UnitAttr, f32, i1
-from xdsl.ir import Attribute
+from xdsl.ir import Attribute, Block
 
 from nnjit.context import parse_module
 from nnjit.dialects import nn
@@ -336,3 +337,28 @@ def test_evaluate_op_checks_operands() -> None:
     with pytest.raises(NnjitError, match="operand 0 expects shape"):
         evaluate_op(cast_op, [np.ones(4, np.int64)])
     assert element_type_for(np.bool_) == i1
+
+
+@pytest.mark.parametrize(
+    "op_class, dtype, expected",
+    [
+        (nn.ReduceMaxOp, np.float32, -np.inf),
+        (nn.ReduceMinOp, np.float32, np.inf),
+        (nn.ReduceMaxOp, np.int64, np.iinfo(np.int64).min),
+        (nn.ReduceMinOp, np.int32, np.iinfo(np.int32).max),
+        (nn.ReduceMaxOp, np.bool_, False),
+        (nn.ReduceMinOp, np.bool_, True),
+        (nn.ReduceMeanOp, np.float32, np.nan),
+        (nn.ReduceMeanOp, np.int64, 0),
+    ],
+)
+def test_reductions_over_an_empty_extent_give_the_identity(op_class, dtype, expected):
+    """ONNX's reference: max of nothing is the lowest value, min the highest, mean NaN (0 for integers)."""
+    x = np.zeros((2, 0, 4), dtype=dtype)
+    block = Block(arg_types=[nn.tensor_of(x.shape, element_type_for(x.dtype))])
+    op = op_class(block.args[0], [1], keepdims=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = evaluate_op(op, [x])
+    assert result.shape == (2, 1, 4) and result.dtype == dtype
+    np.testing.assert_array_equal(result, np.full((2, 1, 4), expected, dtype=dtype))
