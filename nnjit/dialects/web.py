@@ -238,6 +238,19 @@ def module_limits(op: Operation) -> LimitsAttr:
     return limits if isinstance(limits, LimitsAttr) else DEFAULT_LIMITS
 
 
+TARGETS = ("webgpu", "wasm")
+"""Code targets; the module attribute `web.target` names one (`webgpu` when absent)."""
+
+
+def module_target(op: Operation) -> str:
+    """The `web.target` of the module enclosing `op` (`webgpu` when absent)."""
+    parent = op.parent_op()
+    while parent is not None and not isinstance(parent, ModuleOp):
+        parent = parent.parent_op()
+    target = parent.attributes.get("web.target") if parent is not None else None
+    return target.data if isinstance(target, StringAttr) else "webgpu"
+
+
 def workgroup_storage_bytes(template: str, schedule: Schedule) -> int:
     """Workgroup memory a kernel of `template` uses under `schedule` (f32 words)."""
     if template == "matmul" and schedule.shared:
@@ -286,6 +299,16 @@ class KernelOp(IRDLOperation):
         if tuple(self.body.block.arg_types) != self.function_type.inputs.data:
             raise VerifyException(f"web.kernel @{self.sym_name.data}: block arguments differ from the function type")
         schedule = self.schedule.values
+        target = module_target(self)
+        if target not in TARGETS:
+            raise VerifyException(f"web.kernel @{self.sym_name.data}: unknown web.target '{target}'")
+        if target == "wasm":
+            self._verify_wasm(schedule)
+        else:
+            self._verify_webgpu(schedule)
+
+    def _verify_webgpu(self, schedule: Schedule) -> None:
+        """Workgroups within the adapter's limits; a matmul tile is exactly workgroup times thread tile."""
         limits = module_limits(self)
         max_sizes = [v.data for v in limits.workgroup.data]
         if schedule.invocations > limits.invocations.data or any(
@@ -307,6 +330,19 @@ class KernelOp(IRDLOperation):
                 raise VerifyException(
                     f"web.kernel @{self.sym_name.data}: matmul tile {list(schedule.tile)} must equal workgroup "
                     f"[y, x] {list(schedule.workgroup[1::-1])} times thread tile {list(schedule.thread)}, with k >= 1"
+                )
+
+    def _verify_wasm(self, schedule: Schedule) -> None:
+        """One thread per kernel call; a matmul's register block (thread tile) divides its cache tile."""
+        if schedule.workgroup != (1, 1, 1):
+            raise VerifyException(f"web.kernel @{self.sym_name.data}: wasm kernels run one thread per call, workgroup must be [1, 1, 1]")
+        if self.template.data == "matmul":
+            m, n, k = schedule.tile
+            tm, tn = schedule.thread
+            if m % tm or n % tn or k < 1 or tn % schedule.vector:
+                raise VerifyException(
+                    f"web.kernel @{self.sym_name.data}: wasm matmul tile {list(schedule.tile)} must be a multiple of "
+                    f"the register block {list(schedule.thread)} whose n is a multiple of vector {schedule.vector}"
                 )
 
     @classmethod
@@ -378,6 +414,7 @@ WEB = Dialect("web", [KernelOp, YieldOp, DispatchOp], [ScheduleAttr, LimitsAttr]
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "TARGETS",
     "TEMPLATES",
     "WEB",
     "DispatchOp",
@@ -387,4 +424,5 @@ __all__ = [
     "ScheduleAttr",
     "YieldOp",
     "module_limits",
+    "module_target",
 ]

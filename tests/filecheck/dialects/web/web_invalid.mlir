@@ -58,3 +58,32 @@ web.kernel @bad_vector(%a: tensor<4xf32>) -> tensor<4xf32> attributes {template 
   web.yield %a : tensor<4xf32>
 }
 // CHECK: #web.schedule has a non-positive size or a vector width other than 1, 2, 4
+
+// -----
+
+builtin.module attributes {web.target = "wasm"} {
+  web.kernel @wasm_threads(%a: tensor<4xf32>) -> tensor<4xf32> attributes {template = "elementwise", schedule = #web.schedule<workgroup = [64, 1, 1], tile = [0, 0, 0], thread = [1, 1], vector = 1, unroll = 1, shared = false>} {
+    %b = nn.exp %a : tensor<4xf32>
+    web.yield %b : tensor<4xf32>
+  }
+}
+// CHECK: web.kernel @wasm_threads: wasm kernels run one thread per call, workgroup must be [1, 1, 1]
+
+// -----
+
+builtin.module attributes {web.target = "wasm"} {
+  web.kernel @wasm_block(%a: tensor<64x64xf32>, %b: tensor<64x64xf32>) -> tensor<64x64xf32> attributes {template = "matmul", schedule = #web.schedule<workgroup = [1, 1, 1], tile = [64, 64, 64], thread = [6, 8], vector = 4, unroll = 1, shared = false>} {
+    %c = nn.matmul %a, %b : (tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<64x64xf32>
+    web.yield %c : tensor<64x64xf32>
+  }
+}
+// CHECK: web.kernel @wasm_block: wasm matmul tile [64, 64, 64] must be a multiple of the register block [6, 8] whose n is a multiple of vector 4
+
+// -----
+
+builtin.module attributes {web.target = "cuda"} {
+  web.kernel @unknown_target(%a: tensor<4xf32>) -> tensor<4xf32> attributes {template = "elementwise", schedule = #web.schedule<workgroup = [1, 1, 1], tile = [0, 0, 0], thread = [1, 1], vector = 1, unroll = 1, shared = false>} {
+    web.yield %a : tensor<4xf32>
+  }
+}
+// CHECK: web.kernel @unknown_target: unknown web.target 'cuda'
