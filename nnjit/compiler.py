@@ -52,7 +52,13 @@ def _reference_executor(module: ModuleOp, inputs: Mapping[str, np.ndarray], weig
     return (run_web_module if lowered else run_module)(module, inputs, weights)
 
 
-EXECUTORS: dict[str, Executor] = {"reference": _reference_executor}
+def _webgpu_executor(module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: WeightStore) -> dict[str, np.ndarray]:
+    from nnjit.runtime.webgpu import shared_executor
+
+    return shared_executor().run(module, inputs, weights)
+
+
+EXECUTORS: dict[str, Executor] = {"reference": _reference_executor, "webgpu": _webgpu_executor}
 """Executors by name; each runs a module of its target on numpy inputs."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from xdsl.ir import Dialect
 from xdsl.passes import ModulePass
 from xdsl.universe import Universe
+from xdsl.utils.target import Target
 
 
 def _nn_dialect() -> Dialect:
@@ -47,6 +48,12 @@ def _plan_buffers() -> type[ModulePass]:
     return PlanBuffersPass
 
 
+def _wgsl_target() -> type[Target]:
+    from nnjit.backends.wgsl import WgslTarget
+
+    return WgslTarget
+
+
 NNJIT_UNIVERSE = Universe(
     all_dialects={"nn": _nn_dialect, "web": _web_dialect},
     all_passes={
@@ -55,4 +62,5 @@ NNJIT_UNIVERSE = Universe(
         "convert-nn-to-web": _convert_nn_to_web,
         "web-plan-buffers": _plan_buffers,
     },
+    all_targets={"nnjit-wgsl": _wgsl_target},
 )

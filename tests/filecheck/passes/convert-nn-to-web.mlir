@@ -10,7 +10,7 @@ func.func @matmul_bias_gelu_residual(%x: tensor<8x32xf32>, %w: tensor<32x32xf32>
   %r = nn.add %g, %x : (tensor<8x32xf32>, tensor<8x32xf32>) -> tensor<8x32xf32>
   func.return %r : tensor<8x32xf32>
 }
-// CHECK:       web.kernel @matmul_0(%0: tensor<8x32xf32>, %1: tensor<32x32xf32>, %2: tensor<32xf32>) -> tensor<8x32xf32> attributes {template = "matmul", schedule = #web.schedule<workgroup = [8, 8, 1], tile = [32, 32, 8], thread = [4, 4], vector = 1, unroll = 1, shared = true>} {
+// CHECK:       web.kernel @matmul_0(%0: tensor<8x32xf32>, %1: tensor<32x32xf32>, %2: tensor<32xf32>) -> tensor<8x32xf32> attributes {template = "matmul", schedule = #web.schedule<workgroup = [16, 16, 1], tile = [64, 64, 8], thread = [4, 4], vector = 4, unroll = 8, shared = true>} {
 // CHECK-NEXT:    %m = nn.matmul %0, %1
 // CHECK-NEXT:    %a = nn.add %m, %2
 // CHECK-NEXT:    %g = nn.gelu %a

@@ -1,0 +1,408 @@
+"""The native WebGPU executor: run a `web` module's `@main` with wgpu-py (wgpu-native, naga).
+
+    executor = WebGPUExecutor()                     # first adapter; raises NnjitError if none
+    module.attributes["web.limits"] = executor.limits()
+    outputs = executor.run(module, {"x": x}, weights)   # like reference.run_module
+    seconds = executor.time(module, {"x": x}, weights, repeats=20)
+
+Each kernel's WGSL (`nnjit.backends.wgsl`) becomes a shader module and pipeline, cached per shader
+text; weights are uploaded once per executor. `@main` may hold block arguments, `nn.constant`,
+`web.dispatch` (results with the same `slot` share one buffer), `nn.reshape` (an alias of its
+operand's buffer) and `func.return`; all dispatches run in one command submission. GPU storage is
+f32, i32 (i64 tensors are converted on upload and download, and must fit) and u32 for i1.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time as clock
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import numpy as np
+from xdsl.dialects.builtin import DictionaryAttr, ModuleOp, StringAttr
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import SSAValue
+
+from nnjit.backends.indexing import value_kind
+from nnjit.backends.wgsl import Shader, print_kernel
+from nnjit.dialects import nn, shapes
+from nnjit.dialects.web import DispatchOp, KernelOp, LimitsAttr
+from nnjit.errors import NnjitError
+from nnjit.runtime.reference import constant_value, to_numpy_dtype
+
+_RAISED_LIMITS = (
+    "max-compute-invocations-per-workgroup", "max-compute-workgroup-size-x", "max-compute-workgroup-size-y",
+    "max-compute-workgroup-size-z", "max-compute-workgroup-storage-size", "max-storage-buffer-binding-size",
+    "max-buffer-size", "max-storage-buffers-per-shader-stage", "max-compute-workgroups-per-dimension",
+)  # fmt: skip
+"""Device limits requested at the adapter's maximum instead of WebGPU's defaults."""
+
+
+def _wgpu() -> Any:
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="nnjit-xdg-")  # silences a Vulkan loader warning
+    import wgpu
+
+    return wgpu
+
+
+def request_adapter() -> Any:
+    """The system's preferred WebGPU adapter; `NnjitError` when there is none."""
+    try:
+        adapter = _wgpu().gpu.request_adapter_sync(power_preference="high-performance")
+    except RuntimeError as error:  # wgpu-native reports "no suitable adapter" as an error
+        adapter, reason = None, str(error).strip().splitlines()[-1]
+    else:
+        reason = "none offered"
+    if adapter is None:
+        raise NnjitError(f"no WebGPU adapter found (is a Vulkan/Metal/D3D12 driver installed?): {reason}")
+    return adapter
+
+
+def limits_of(device_or_adapter: Any) -> LimitsAttr:
+    """The `#web.limits` of an adapter or device, for the module attribute `web.limits`."""
+    limits = device_or_adapter.limits
+    return LimitsAttr(
+        limits["max-compute-invocations-per-workgroup"],
+        [limits[f"max-compute-workgroup-size-{axis}"] for axis in "xyz"],
+        limits["max-compute-workgroup-storage-size"],
+        limits["max-storage-buffer-binding-size"],
+    )
+
+
+# --- Host <-> device element conversion ------------------------------------------------------------
+
+_I32 = np.iinfo(np.int32)
+
+
+def to_device(array: np.ndarray, kind: str, what: str) -> np.ndarray:
+    """`array` in its GPU storage type (f32, i32, or u32 for booleans)."""
+    if kind == "f32":
+        return np.ascontiguousarray(array, np.float32)
+    if kind in ("i32", "i64"):
+        if array.size and (array.min() < _I32.min or array.max() > _I32.max):
+            raise NnjitError(f"{what}: a value of this {kind} tensor does not fit the webgpu target's i32")
+        return np.ascontiguousarray(array, np.int32)
+    if kind == "bool":
+        return np.ascontiguousarray(array, np.uint32)
+    raise NnjitError(f"{what}: element type {kind} is not supported by the webgpu target")
+
+
+def from_device(data: bytes | memoryview, value: SSAValue) -> np.ndarray:
+    """A downloaded buffer as the numpy array of `value`'s tensor type."""
+    kind, shape = value_kind(value), nn.tensor_shape(value)
+    storage = {"f32": np.float32, "i32": np.int32, "i64": np.int32, "bool": np.uint32}[kind]
+    raw = np.frombuffer(data, storage, count=shapes.numel(shape)).reshape(shape)
+    return raw != 0 if kind == "bool" else raw.astype(to_numpy_dtype(nn.element_type(value)))
+
+
+def _nbytes(value: SSAValue) -> int:
+    return max(4, 4 * shapes.numel(nn.tensor_shape(value)))
+
+
+# --- Plans ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pipeline:
+    pipeline: Any
+    layout: Any
+
+
+@dataclass
+class _Step:
+    kernel: str
+    pipeline: _Pipeline
+    bind_group: Any
+    grid: tuple[int, int, int]
+    output: Any
+
+
+@dataclass
+class _Plan:
+    steps: list[_Step] = field(default_factory=list[_Step])
+    results: list[tuple[str, SSAValue, Any, int]] = field(default_factory=list[tuple[str, SSAValue, Any, int]])
+    """(name, value, buffer, index of the step after which to copy it out)."""
+
+
+def _names(attrs: Sequence[Any] | None, count: int, fallback: str) -> list[str]:
+    names: list[str] = []
+    for index in range(count):
+        entry = attrs[index] if attrs is not None and index < len(attrs) else None
+        name = entry.data.get("nn.name") if isinstance(entry, DictionaryAttr) else None
+        names.append(name.data if isinstance(name, StringAttr) else f"{fallback}{index}")
+    return names
+
+
+def _main(module: ModuleOp) -> FuncOp:
+    for op in module.ops:
+        if isinstance(op, FuncOp) and op.sym_name.data == "main":
+            return op
+    raise NnjitError("the module has no func.func @main to run")
+
+
+class WebGPUExecutor:
+    """Runs `web` modules on one WebGPU device; caches pipelines and weight buffers across runs."""
+
+    def __init__(self, adapter: Any | None = None):
+        self.wgpu = _wgpu()
+        self.adapter = adapter if adapter is not None else request_adapter()
+        self.timestamps = "timestamp-query" in self.adapter.features
+        self.device = self.adapter.request_device_sync(
+            required_features=["timestamp-query"] if self.timestamps else [],
+            required_limits={name: self.adapter.limits[name] for name in _RAISED_LIMITS},
+        )
+        self._pipelines: dict[str, _Pipeline] = {}
+        self._weights: dict[Any, tuple[Any, Any]] = {}
+        self._texts: WeakKeyDictionary[KernelOp, tuple[tuple[Any, Any], Shader]] = WeakKeyDictionary()
+
+    def limits(self) -> LimitsAttr:
+        """The device's limits as `#web.limits`."""
+        return limits_of(self.device)
+
+    # --- compiling ---
+
+    def pipeline(self, kernel: KernelOp) -> _Pipeline:
+        """The compute pipeline of a kernel (cached by shader text).
+
+        The text is remembered per kernel op until its `template` or `schedule` is replaced (what the
+        tuner does); a kernel body edited in place after a run is not noticed.
+        """
+        text = self.shader(kernel).text
+        return self.compile_shader(f"web.kernel @{kernel.sym_name.data}", text, len(kernel.body.block.args))
+
+    def shader(self, kernel: KernelOp) -> Shader:
+        """The printed WGSL and grid of a kernel, remembered until its template or schedule is replaced."""
+        key = (kernel.template, kernel.schedule)
+        known = self._texts.get(kernel)
+        if known is None or known[0] != key:
+            known = self._texts[kernel] = (key, print_kernel(kernel))
+        return known[1]
+
+    def compile_shader(self, name: str, text: str, inputs: int) -> _Pipeline:
+        """A pipeline for WGSL `text` with `inputs` read-only bindings then one output; cached by text.
+
+        Validation errors (naga's, with the offending line) become `NnjitError` naming `name`.
+        """
+        if text in self._pipelines:
+            return self._pipelines[text]
+        wgpu = self.wgpu
+        kinds = [wgpu.BufferBindingType.read_only_storage] * inputs + [wgpu.BufferBindingType.storage]
+        entries = [
+            {"binding": i, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": {"type": kind}}
+            for i, kind in enumerate(kinds)
+        ]
+        try:
+            module = self.device.create_shader_module(code=text)
+            layout = self.device.create_bind_group_layout(entries=entries)
+            pipeline = self.device.create_compute_pipeline(
+                layout=self.device.create_pipeline_layout(bind_group_layouts=[layout]),
+                compute={"module": module, "entry_point": "main"},
+            )
+        except wgpu.GPUError as error:
+            raise NnjitError(f"{name}: the WebGPU device rejects its WGSL: {error}") from None
+        self._pipelines[text] = _Pipeline(pipeline, layout)
+        return self._pipelines[text]
+
+    @property
+    def cache_sizes(self) -> tuple[int, int]:
+        """How many pipelines and weight buffers this executor holds."""
+        return len(self._pipelines), len(self._weights)
+
+    # --- buffers ---
+
+    def _upload(self, array: np.ndarray, kind: str, what: str) -> Any:
+        data = to_device(array, kind, what)
+        usage = self.wgpu.BufferUsage.STORAGE | self.wgpu.BufferUsage.COPY_SRC
+        if data.nbytes == 0:
+            return self.device.create_buffer(size=4, usage=usage)
+        return self.device.create_buffer_with_data(data=data, usage=usage)
+
+    def _constant(self, op: nn.ConstantOp, weights: Mapping[str, np.ndarray] | None) -> Any:
+        value = op.value
+        if isinstance(value, nn.DenseResourceAttr):
+            array = constant_value(op, weights)
+            key: Any = ("resource", value.resource_handle.data, id(array))
+        else:
+            array = constant_value(op)
+            key = ("dense", str(op.result.type), value.data.data)
+        if key not in self._weights:
+            self._weights[key] = (self._upload(array, value_kind(op.result), f"constant {op.result.type}"), array)
+        return self._weights[key][0]
+
+    def _buffer(self, size: int) -> Any:
+        usage = self.wgpu.BufferUsage.STORAGE | self.wgpu.BufferUsage.COPY_SRC
+        return self.device.create_buffer(size=size, usage=usage)
+
+    # --- planning ---
+
+    def _plan(
+        self, module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray] | None
+    ) -> _Plan:
+        main = _main(module)
+        kernels = {op.sym_name.data: op for op in module.walk() if isinstance(op, KernelOp)}
+        args = main.body.block.args
+        names = _names(main.arg_attrs.data if main.arg_attrs else None, len(args), "arg")
+        missing = [n for n in names if n not in inputs]
+        if missing or set(inputs) - set(names):
+            raise NnjitError(f"@main takes inputs {names}; got {sorted(inputs)}")
+        buffers: dict[SSAValue, Any] = {}
+        for name, arg in zip(names, args, strict=True):
+            array = np.asarray(inputs[name])
+            expected = (nn.tensor_shape(arg), to_numpy_dtype(nn.element_type(arg)))
+            if (array.shape, array.dtype) != expected:
+                raise NnjitError(
+                    f"input '{name}': expected shape {expected[0]} dtype {expected[1]}, got {array.shape} {array.dtype}"
+                )
+            buffers[arg] = self._upload(array, value_kind(arg), f"input '{name}'")
+        slot_sizes: dict[int, int] = {}
+        for op in main.body.block.ops:
+            if isinstance(op, DispatchOp) and op.slot is not None:
+                slot = op.slot.value.data
+                slot_sizes[slot] = max(slot_sizes.get(slot, 4), _nbytes(op.outputs[0]))
+        slots: dict[int, Any] = {}
+        plan, produced = _Plan(), {}
+        for op in main.body.block.ops:
+            if isinstance(op, nn.ConstantOp):
+                buffers[op.result] = self._constant(op, weights)
+            elif isinstance(op, nn.ReshapeOp):
+                buffers[op.result] = buffers[op.input]
+            elif isinstance(op, DispatchOp):
+                kernel = kernels.get(op.kernel.root_reference.data)
+                if kernel is None or len(op.outputs) != 1:
+                    raise NnjitError(f"web.dispatch {op.kernel}: no such single-result web.kernel")
+                if op.slot is None:
+                    output = self._buffer(_nbytes(op.outputs[0]))
+                else:
+                    output = slots.setdefault(op.slot.value.data, None) or self._buffer(slot_sizes[op.slot.value.data])
+                    slots[op.slot.value.data] = output
+                plan.steps.append(self._step(kernel, [buffers[a] for a in op.args], output))
+                buffers[op.outputs[0]] = output
+                produced[op.outputs[0]] = len(plan.steps) - 1
+            elif isinstance(op, ReturnOp):
+                result_names = _names(main.res_attrs.data if main.res_attrs else None, len(op.arguments), "result")
+                for name, value in zip(result_names, op.arguments, strict=True):
+                    plan.results.append((name, value, buffers[value], self._copy_point(plan, value, buffers, produced)))
+                return plan
+            else:
+                raise NnjitError(f"the webgpu executor cannot run '{op.name}' in @main")
+        raise NnjitError("@main has no func.return")
+
+    @staticmethod
+    def _copy_point(
+        plan: _Plan, value: SSAValue, buffers: Mapping[SSAValue, Any], produced: Mapping[SSAValue, int]
+    ) -> int:
+        """After which step to read `value` back: at the end, unless a later dispatch reuses its buffer."""
+        source = value
+        while isinstance(source.owner, nn.ReshapeOp):
+            source = source.owner.input
+        first = produced.get(source, -1)
+        rewritten = any(step.output is buffers[value] for step in plan.steps[first + 1 :])
+        return first if rewritten else len(plan.steps) - 1
+
+    def _step(self, kernel: KernelOp, args: list[Any], output: Any) -> _Step:
+        if any(a is output for a in args):
+            raise NnjitError(f"web.dispatch @{kernel.sym_name.data}: its output buffer is also one of its inputs")
+        pipeline = self.pipeline(kernel)
+        entries = [{"binding": i, "resource": {"buffer": b}} for i, b in enumerate([*args, output])]
+        bind_group = self.device.create_bind_group(layout=pipeline.layout, entries=entries)
+        return _Step(kernel.sym_name.data, pipeline, bind_group, self.shader(kernel).grid, output)
+
+    # --- running ---
+
+    def _encode(self, encoder: Any, steps: Sequence[_Step], timestamps: Any = None) -> Any:
+        compute = (
+            encoder.begin_compute_pass(timestamp_writes=timestamps) if timestamps else encoder.begin_compute_pass()
+        )
+        for step in steps:
+            if min(step.grid) > 0:
+                compute.set_pipeline(step.pipeline.pipeline)
+                compute.set_bind_group(0, step.bind_group)
+                compute.dispatch_workgroups(*step.grid)
+        compute.end()
+
+    def run(
+        self, module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Run `@main` on `inputs` (keyed by argument `nn.name`); outputs keyed by result `nn.name`."""
+        plan = self._plan(module, inputs, weights)
+        wgpu = self.wgpu
+        encoder = self.device.create_command_encoder()
+        staging: list[tuple[str, SSAValue, Any]] = []
+        done = 0
+        for point in sorted({r[3] for r in plan.results}):
+            self._encode(encoder, plan.steps[done : point + 1])
+            done = point + 1
+            for name, value, buffer, at in plan.results:
+                if at == point:
+                    target = self.device.create_buffer(
+                        size=_nbytes(value), usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST
+                    )
+                    encoder.copy_buffer_to_buffer(buffer, 0, target, 0, _nbytes(value))
+                    staging.append((name, value, target))
+        self._encode(encoder, plan.steps[done:])
+        self.device.queue.submit([encoder.finish()])
+        outputs: dict[str, np.ndarray] = {}
+        for name, value, target in staging:
+            target.map_sync(wgpu.MapMode.READ)
+            outputs[name] = from_device(target.read_mapped(), value).copy()
+            target.unmap()
+        return outputs
+
+    def time(
+        self,
+        module: ModuleOp,
+        inputs: Mapping[str, np.ndarray],
+        weights: Mapping[str, np.ndarray] | None = None,
+        repeats: int = 10,
+        warmup: int = 1,
+    ) -> list[float]:
+        """Seconds of each of `repeats` runs of all dispatches of `@main` (after `warmup` runs).
+
+        GPU timestamps around one compute pass when the adapter has `timestamp-query`, else wall
+        clock around submit and wait. The tuner times one kernel with a one-dispatch module.
+        """
+        plan = self._plan(module, inputs, weights)
+        wgpu, seconds = self.wgpu, []
+        query = self.device.create_query_set(type=wgpu.QueryType.timestamp, count=2) if self.timestamps else None
+        for run in range(warmup + repeats):
+            encoder = self.device.create_command_encoder()
+            if query is not None:
+                writes = {"query_set": query, "beginning_of_pass_write_index": 0, "end_of_pass_write_index": 1}
+                self._encode(encoder, plan.steps, writes)
+                resolved = self.device.create_buffer(
+                    size=16, usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC
+                )
+                readback = self.device.create_buffer(
+                    size=16, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST
+                )
+                encoder.resolve_query_set(query, 0, 2, resolved, 0)
+                encoder.copy_buffer_to_buffer(resolved, 0, readback, 0, 16)
+                self.device.queue.submit([encoder.finish()])
+                readback.map_sync(wgpu.MapMode.READ)
+                start, end = np.frombuffer(readback.read_mapped(), np.uint64)
+                readback.unmap()
+                elapsed = float(end - start) * 1e-9  # WebGPU timestamps are nanoseconds
+            else:
+                self._encode(encoder, plan.steps)
+                started = clock.perf_counter()
+                self.device.queue.submit([encoder.finish()])
+                self.device.queue.on_submitted_work_done_sync()
+                elapsed = clock.perf_counter() - started
+            if run >= warmup:
+                seconds.append(elapsed)
+        return seconds
+
+
+_SHARED: list[WebGPUExecutor] = []
+
+
+def shared_executor() -> WebGPUExecutor:
+    """One executor per process (device creation costs ~0.1 s); the compiler's `webgpu` executor uses it."""
+    if not _SHARED:
+        _SHARED.append(WebGPUExecutor())
+    return _SHARED[0]
