@@ -52,7 +52,7 @@ def matmul_model(m: int, k: int, n: int, seed: int = 0) -> tuple[onnx.ModelProto
 
 
 def gflops(m: int, k: int, n: int, seconds: float) -> float:
-    """GFLOP/s of an m×k×n matmul taking `seconds`."""
+    """GFLOP/s of an mxkxn matmul taking `seconds`."""
     return 2.0 * m * k * n / seconds / 1e9
 
 
@@ -136,13 +136,13 @@ def main() -> int:
         roof = numpy_seconds(x, w, args.repeats)
         cuda = torch_cuda_seconds(m, k, n, args.repeats)
         rows.append((m, k, n, default_seconds, best, roof, cuda))
-    header = "| M×K×N | default GFLOP/s | best GFLOP/s | best schedule | numpy GFLOP/s | best / numpy | torch fp32 GFLOP/s |"
+    header = "| MxKxN | default GFLOP/s | best GFLOP/s | best schedule | numpy GFLOP/s | best / numpy | torch fp32 GFLOP/s |"
     lines = [header, "|---|---|---|---|---|---|---|"]
     for m, k, n, default_seconds, (best_seconds, schedule), roof, cuda in rows:
         s = schedule
-        described = f"wg {s.workgroup[0]}×{s.workgroup[1]}, thread {s.thread[0]}×{s.thread[1]}, k {s.tile[2]}, vec {s.vector}, {'shared' if s.shared else 'direct'}"
+        described = f"wg {s.workgroup[0]}x{s.workgroup[1]}, thread {s.thread[0]}x{s.thread[1]}, k {s.tile[2]}, vec {s.vector}, {'shared' if s.shared else 'direct'}"
         lines.append(
-            f"| {m}×{k}×{n} | {gflops(m, k, n, default_seconds):.1f} | {gflops(m, k, n, best_seconds):.1f} | {described} | "
+            f"| {m}x{k}x{n} | {gflops(m, k, n, default_seconds):.1f} | {gflops(m, k, n, best_seconds):.1f} | {described} | "
             f"{gflops(m, k, n, roof):.1f} | {roof / best_seconds:.2f} | {gflops(m, k, n, cuda) if cuda else float('nan'):.1f} |"
         )
     table = "\n".join(lines)

@@ -1071,6 +1071,6 @@ NN = Dialect(
         SoftmaxOp, LogSoftmaxOp, CumsumOp, LayerNormOp, RmsNormOp,
         ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp, ReduceProdOp,
         TransposeOp, ReshapeOp, ExpandOp, ConcatOp, SliceOp, GatherOp,
-    ],  # fmt: skip
+    ],
     [],
 )

@@ -85,7 +85,7 @@ def concat(shapes: Sequence[Sequence[int]], axis: int) -> Shape:
     axis = normalize_axis(axis, len(first))
     for other in shapes[1:]:
         if len(other) != len(first) or any(
-            x != y for i, (x, y) in enumerate(zip(first, other)) if i != axis
+            x != y for i, (x, y) in enumerate(zip(first, other, strict=True)) if i != axis
         ):
             raise ShapeError(f"cannot concatenate {tuple(first)} and {tuple(other)} along axis {axis}")
     return tuple(
@@ -98,7 +98,7 @@ def slice_(shape: Sequence[int], starts: Sequence[int], ends: Sequence[int], ste
     if not len(starts) == len(ends) == len(steps) == len(shape):
         raise ShapeError(f"slice needs one start/end/step per dimension of {tuple(shape)}")
     result: list[int] = []
-    for dim, start, end, step in zip(shape, starts, ends, steps):
+    for dim, start, end, step in zip(shape, starts, ends, steps, strict=True):
         if step == 0:
             raise ShapeError("slice step must not be 0")
         result.append(len(range(dim)[start:end:step]))
