@@ -73,7 +73,11 @@ def available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     """Every pass xDSL and its plugins (nnjit included) register, by name."""
     from xdsl.universe import Universe
 
-    return Universe.get_multiverse().all_passes
+    from nnjit.universe import NNJIT_UNIVERSE
+
+    # nnjit's own passes are merged in explicitly so that a source checkout that was never
+    # pip-installed (no `xdsl.universe` entry point) still compiles.
+    return {**Universe.get_multiverse().all_passes, **NNJIT_UNIVERSE.all_passes}
 
 
 @dataclass
