@@ -15,10 +15,14 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nnjit.errors import NnjitError
+
+if TYPE_CHECKING:
+    from nnjit.compiler import CompiledModel
 
 
 def parse_shape_option(text: str) -> tuple[str, tuple[int, ...]]:
@@ -37,19 +41,15 @@ def _shapes(options: Sequence[str] | None) -> dict[str, tuple[int, ...]]:
     return dict(parse_shape_option(o) for o in options or [])
 
 
-def example_inputs(compiled: object, seed: int = 0) -> dict[str, np.ndarray]:
+def example_inputs(compiled: CompiledModel, seed: int = 0) -> dict[str, np.ndarray]:
     """Random inputs for every model input: floats in [-1, 1), integers in [0, 100), booleans."""
-    from nnjit.compiler import CompiledModel
-    from nnjit.runtime.reference import to_numpy_dtype
+    from nnjit.dialects.nn import element_type, tensor_shape
+    from nnjit.runtime.reference import main_function, to_numpy_dtype
 
-    assert isinstance(compiled, CompiledModel)
     rng = np.random.default_rng(seed)
-    function = compiled.module.body.block.first_op
-    assert function is not None
+    arguments = main_function(compiled.module).body.block.args
     inputs: dict[str, np.ndarray] = {}
-    for name, argument in zip(compiled.input_names, function.regions[0].block.args, strict=True):
-        from nnjit.dialects.nn import element_type, tensor_shape
-
+    for name, argument in zip(compiled.input_names, arguments, strict=True):
         dtype = to_numpy_dtype(element_type(argument))
         shape = tensor_shape(argument)
         if dtype == np.bool_:

@@ -27,6 +27,7 @@ from xdsl.passes import ModulePass, PassPipeline
 from xdsl.printer import Printer
 
 from nnjit.context import make_context
+from nnjit.dialects.web import KernelOp
 from nnjit.errors import NnjitError
 from nnjit.frontend.onnx import import_onnx
 from nnjit.weights import WeightStore
@@ -44,7 +45,6 @@ Executor = Callable[[ModuleOp, Mapping[str, np.ndarray], WeightStore], dict[str,
 
 
 def _reference_executor(module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: WeightStore) -> dict[str, np.ndarray]:
-    from nnjit.dialects.web import KernelOp
     from nnjit.runtime.reference import run_module
     from nnjit.runtime.web_reference import run_web_module
 
@@ -97,6 +97,18 @@ class CompiledModel:
         if stage not in self.stages:
             raise NnjitError(f"no stage '{stage}'; stages are {', '.join(self.stages)}")
         return print_module(self.stages[stage], debuginfo)
+
+    @property
+    def kernels(self) -> list[KernelOp]:
+        """The `web.kernel`s of a lowered module, in order (empty before lowering)."""
+        return [op for op in self.module.body.block.ops if isinstance(op, KernelOp)]
+
+    @property
+    def wgsl(self) -> dict[str, str]:
+        """The WGSL compute shader of each kernel, by kernel name."""
+        from nnjit.backends.wgsl import print_kernel
+
+        return {kernel.sym_name.data: print_kernel(kernel).text for kernel in self.kernels}
 
     @property
     def ir(self) -> str:

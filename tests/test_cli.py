@@ -58,6 +58,12 @@ def test_run_checks_against_onnxruntime():
     assert "check last_hidden_state vs onnxruntime" in result.stdout and "OK" in result.stdout
 
 
+def test_run_on_webgpu_checks_against_onnxruntime():
+    result = run("nnjit", "run", str(zoo_path("gpt2")), "--shape", "input_ids=1x8", "--target", "webgpu", "--check", "--rtol", "1e-3", "--atol", "1e-4")
+    assert result.returncode == 0, result.stderr
+    assert "run (webgpu)" in result.stdout and "check logits vs onnxruntime" in result.stdout and "OK" in result.stdout
+
+
 def test_ops_lists_converters_with_opsets():
     result = run("nnjit", "ops")
     assert result.returncode == 0

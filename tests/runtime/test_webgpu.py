@@ -14,7 +14,7 @@ from nnjit.backends.wgsl import kernel_grid
 from nnjit.context import parse_module
 from nnjit.dialects.web import KernelOp, LimitsAttr
 from nnjit.errors import NnjitError
-from nnjit.models.zoo import example_inputs, zoo_path
+from nnjit.models.zoo import ZOO_MODELS, example_inputs, zoo_path
 from nnjit.runtime.web_reference import run_web_module
 from nnjit.runtime.webgpu import WebGPUExecutor, shared_executor
 
@@ -172,15 +172,15 @@ def test_limits_and_timing(executor: WebGPUExecutor) -> None:
     assert len(seconds) == 3 and all(0 < s < 10 for s in seconds)
 
 
-@pytest.mark.parametrize("name", ["gpt2", "roberta", "llama"])
+@pytest.mark.parametrize("name", sorted(ZOO_MODELS))
 def test_zoo_model_end_to_end(executor: WebGPUExecutor, name: str) -> None:
-    """The `webgpu` pipeline's output runs on the GPU and matches the nn oracle."""
+    """Every zoo model, compiled for `webgpu` through the public API, matches the nn oracle on the GPU."""
     inputs = example_inputs(name, 1, 7, seed=2)
     shapes = {k: v.shape for k, v in inputs.items()}
     low = nnjit.compile(zoo_path(name), shapes, target="webgpu")
-    low.module.attributes["web.limits"] = executor.limits()
+    assert set(low.wgsl) == {k.sym_name.data for k in low.kernels} and all("@compute" in t for t in low.wgsl.values())
     expected = nnjit.compile(zoo_path(name), shapes, target="reference").run(inputs)
-    got = executor.run(low.module, inputs, low.weights)
+    got = low.run(inputs)
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-3, atol=1e-4, err_msg=key)
 
