@@ -512,6 +512,11 @@ def _io_names(attrs: Sequence[Attribute] | None, count: int, fallback: str) -> l
     return names
 
 
+def argument_names(main: FuncOp) -> list[str]:
+    """The `nn.name` of each argument of `@main`."""
+    return _io_names(main.arg_attrs.data if main.arg_attrs else None, len(main.function_type.inputs), "arg")
+
+
 def result_names(main: FuncOp) -> list[str]:
     """The `nn.name` of each result of `@main`."""
     res_attrs = main.res_attrs.data if main.res_attrs else None
@@ -529,7 +534,7 @@ def main_function(module: ModuleOp) -> FuncOp:
 def bind_inputs(main: FuncOp, inputs: Mapping[str, np.ndarray]) -> dict[SSAValue, Array]:
     """Check `inputs` against `@main`'s arguments (names, shapes, dtypes) and bind them."""
     args = main.body.block.args
-    names = _io_names(main.arg_attrs.data if main.arg_attrs else None, len(args), "arg")
+    names = argument_names(main)
     expected = {name: _tensor_type(arg) for name, arg in zip(names, args, strict=True)}
     missing = [f"'{n}' ({_describe(*expected[n])})" for n in names if n not in inputs]
     if missing:

@@ -23,8 +23,8 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import numpy as np
-from xdsl.dialects.builtin import DictionaryAttr, ModuleOp, StringAttr
-from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.func import ReturnOp
 from xdsl.ir import SSAValue
 
 from nnjit.backends.indexing import value_kind
@@ -32,7 +32,7 @@ from nnjit.backends.wgsl import Shader, print_kernel
 from nnjit.dialects import nn, shapes
 from nnjit.dialects.web import DispatchOp, KernelOp, LimitsAttr
 from nnjit.errors import NnjitError
-from nnjit.runtime.reference import constant_value, to_numpy_dtype
+from nnjit.runtime.reference import argument_names, constant_value, main_function, result_names, to_numpy_dtype
 
 _RAISED_LIMITS = (
     "max-compute-invocations-per-workgroup", "max-compute-workgroup-size-x", "max-compute-workgroup-size-y",
@@ -127,22 +127,6 @@ class _Plan:
     steps: list[_Step] = field(default_factory=list[_Step])
     results: list[tuple[str, SSAValue, Any, int]] = field(default_factory=list[tuple[str, SSAValue, Any, int]])
     """(name, value, buffer, index of the step after which to copy it out)."""
-
-
-def _names(attrs: Sequence[Any] | None, count: int, fallback: str) -> list[str]:
-    names: list[str] = []
-    for index in range(count):
-        entry = attrs[index] if attrs is not None and index < len(attrs) else None
-        name = entry.data.get("nn.name") if isinstance(entry, DictionaryAttr) else None
-        names.append(name.data if isinstance(name, StringAttr) else f"{fallback}{index}")
-    return names
-
-
-def _main(module: ModuleOp) -> FuncOp:
-    for op in module.ops:
-        if isinstance(op, FuncOp) and op.sym_name.data == "main":
-            return op
-    raise NnjitError("the module has no func.func @main to run")
 
 
 class WebGPUExecutor:
@@ -243,10 +227,10 @@ class WebGPUExecutor:
     def _plan(
         self, module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray] | None
     ) -> _Plan:
-        main = _main(module)
+        main = main_function(module)
         kernels = {op.sym_name.data: op for op in module.walk() if isinstance(op, KernelOp)}
         args = main.body.block.args
-        names = _names(main.arg_attrs.data if main.arg_attrs else None, len(args), "arg")
+        names = argument_names(main)
         missing = [n for n in names if n not in inputs]
         if missing or set(inputs) - set(names):
             raise NnjitError(f"@main takes inputs {names}; got {sorted(inputs)}")
@@ -284,8 +268,8 @@ class WebGPUExecutor:
                 buffers[op.outputs[0]] = output
                 produced[op.outputs[0]] = len(plan.steps) - 1
             elif isinstance(op, ReturnOp):
-                result_names = _names(main.res_attrs.data if main.res_attrs else None, len(op.arguments), "result")
-                for name, value in zip(result_names, op.arguments, strict=True):
+                names_out = result_names(main)
+                for name, value in zip(names_out, op.arguments, strict=True):
                     plan.results.append((name, value, buffers[value], self._copy_point(plan, value, buffers, produced)))
                 return plan
             else:
