@@ -13,6 +13,7 @@ pattern, so no work is duplicated; the dead chain is erased after.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import permutations
 
@@ -252,26 +253,28 @@ def _normalized(op: Operation) -> _Normalized | None:
 # Patterns
 
 
+def _gelu_input(op: MulOp, unary: type[ErfOp] | type[TanhOp], input_of: Callable[[SSAValue], SSAValue | None]) -> SSAValue | None:
+    """`x` when `op` is `0.5 * x * (1 + unary(argument))` with `input_of(argument) is x`, in any order."""
+    if not _is_float(op.result):
+        return None
+    factors = [*_factors(op.lhs), *_factors(op.rhs)]
+    if len(factors) != 3:
+        return None
+    for half, branch, x in permutations(factors):
+        argument = _one_plus(branch, unary)
+        if argument is not None and _is_const(half, 0.5) and input_of(argument) is x and x.type == op.result.type:
+            return x
+    return None
+
+
 class RecognizeErfGelu(RewritePattern):
     """`x * 0.5 * (1 + erf(x / sqrt(2)))`, in any association or operand order -> `nn.gelu`."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: MulOp, rewriter: PatternRewriter, /) -> None:
-        if not _is_float(op.result):
-            return
-        factors = [*_factors(op.lhs), *_factors(op.rhs)]
-        if len(factors) != 3:
-            return
-        for half, branch, x in permutations(factors):
-            argument = _one_plus(branch, ErfOp)
-            if (
-                argument is not None
-                and _is_const(half, 0.5)
-                and _scaled_input(argument, 1.0 / SQRT_2) is x
-                and x.type == op.result.type
-            ):
-                rewriter.replace(op, GeluOp(x, "none"))
-                return
+        x = _gelu_input(op, ErfOp, lambda argument: _scaled_input(argument, 1.0 / SQRT_2))
+        if x is not None:
+            rewriter.replace(op, GeluOp(x, "none"))
 
 
 def _tanh_gelu_input(argument: SSAValue) -> SSAValue | None:
@@ -299,21 +302,9 @@ class RecognizeTanhGelu(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: MulOp, rewriter: PatternRewriter, /) -> None:
-        if not _is_float(op.result):
-            return
-        factors = [*_factors(op.lhs), *_factors(op.rhs)]
-        if len(factors) != 3:
-            return
-        for half, branch, x in permutations(factors):
-            argument = _one_plus(branch, TanhOp)
-            if (
-                argument is not None
-                and _is_const(half, 0.5)
-                and _tanh_gelu_input(argument) is x
-                and x.type == op.result.type
-            ):
-                rewriter.replace(op, GeluOp(x, "tanh"))
-                return
+        x = _gelu_input(op, TanhOp, _tanh_gelu_input)
+        if x is not None:
+            rewriter.replace(op, GeluOp(x, "tanh"))
 
 
 class RecognizeSilu(RewritePattern):
