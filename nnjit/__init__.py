@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["CompiledModel", "NnjitError", "OnnxImportError", "__version__", "compile"]
+__all__ = ["CompiledModel", "NnjitError", "OnnxImportError", "__version__", "compile", "tune"]
 
 if TYPE_CHECKING:
     from nnjit.compiler import CompiledModel, compile
     from nnjit.errors import NnjitError, OnnxImportError
+    from nnjit.tuner.tune import tune
 
 
 def __getattr__(name: str) -> Any:
@@ -22,6 +23,10 @@ def __getattr__(name: str) -> Any:
         from nnjit import compiler
 
         return getattr(compiler, name)
+    if name == "tune":
+        from nnjit.tuner.tune import tune
+
+        return tune
     if name in ("NnjitError", "OnnxImportError"):
         from nnjit import errors
 

@@ -2,6 +2,7 @@
 
     nnjit import model.onnx --shape input_ids=1x16 -o m.mlir     # m.mlir + m.weights.npz
     nnjit run model.onnx --shape input_ids=1x16 --check           # run, compare with onnxruntime
+    nnjit tune model.onnx --shape input_ids=1x16 --target webgpu --budget 30 --report tuning.html
     nnjit ops                                                     # the ONNX ops nnjit converts
 
 Bad input (missing file, malformed model, unsupported op, wrong shape) prints one line,
@@ -92,11 +93,11 @@ def command_run(args: argparse.Namespace) -> None:
     compiled = compile(args.model, _shapes(args.shape), target=args.target)
     inputs = example_inputs(compiled, args.seed) | _load_inputs(args.input)
     started = time.perf_counter()
-    outputs = compiled.run(inputs)
+    outputs = compiled.run(inputs, executor=args.executor)
     run_seconds = time.perf_counter() - started
     for stage, seconds in compiled.stage_seconds.items():
         print(f"  {stage:<28} {seconds * 1e3:9.1f} ms")
-    print(f"  {'run (' + args.target + ')':<28} {run_seconds * 1e3:9.1f} ms")
+    print(f"  {'run (' + (args.executor or args.target) + ')':<28} {run_seconds * 1e3:9.1f} ms")
     for name, value in outputs.items():
         print(f"{name}: {value.dtype}{list(value.shape)} mean={value.mean():.6g} std={value.std():.6g}")
     if args.check:
@@ -111,6 +112,22 @@ def command_run(args: argparse.Namespace) -> None:
             print(f"check {name} vs onnxruntime: max |diff| = {error:.3g} -> {'OK' if ok else 'MISMATCH'}")
             if not ok:
                 raise NnjitError(f"output '{name}' differs from onnxruntime (max |diff| {error:.3g})")
+
+
+def command_tune(args: argparse.Namespace) -> None:
+    """Tune a model's kernels on the target's device; store the best schedules in the kernel database."""
+    from nnjit.compiler import compile
+    from nnjit.tuner.measure import Timing
+    from nnjit.tuner.tune import tune
+
+    compiled = compile(args.model, _shapes(args.shape), target=args.target, kernel_db=False)
+    report = tune(
+        compiled, args.budget, database=args.db, timing=Timing(repeats=args.repeats), retune=args.retune,
+        progress=not args.quiet, name=Path(args.model).name,
+    )  # fmt: skip
+    print(report.table())
+    if args.report:
+        print(f"wrote {report.write_html(args.report)}", file=sys.stderr)
 
 
 def command_ops(args: argparse.Namespace) -> None:
@@ -141,12 +158,25 @@ def build_parser() -> argparse.ArgumentParser:
     runner.add_argument("model")
     runner.add_argument("--shape", action="append", metavar="NAME=DIMS")
     runner.add_argument("--input", action="append", metavar="NAME=FILE.npy")
-    runner.add_argument("--target", default="reference")
+    runner.add_argument("--target", default="reference", help="reference, webgpu or wasm")
+    runner.add_argument("--executor", help="run on another executor of the target, e.g. node for wasm (V8)")
     runner.add_argument("--seed", type=int, default=0)
     runner.add_argument("--check", action="store_true", help="compare with onnxruntime")
     runner.add_argument("--rtol", type=float, default=1e-4)
     runner.add_argument("--atol", type=float, default=1e-5)
     runner.set_defaults(handler=command_run)
+
+    tuner = commands.add_parser("tune", help="tune a model's kernels on the device, into the kernel database")
+    tuner.add_argument("model")
+    tuner.add_argument("--shape", action="append", metavar="NAME=DIMS")
+    tuner.add_argument("--target", default="webgpu", help="webgpu or wasm")
+    tuner.add_argument("--budget", type=float, default=30.0, help="seconds of tuning (default 30)")
+    tuner.add_argument("--repeats", type=int, default=16, help="timed runs per candidate, at most")
+    tuner.add_argument("--db", help="kernel database file (default: $NNJIT_CACHE_DIR or the user cache)")
+    tuner.add_argument("--retune", action="store_true", help="measure kernels the database already has")
+    tuner.add_argument("--report", metavar="FILE.html", help="write an HTML report of the search")
+    tuner.add_argument("--quiet", action="store_true", help="no progress bar")
+    tuner.set_defaults(handler=command_tune)
 
     lister = commands.add_parser("ops", help="list supported ONNX ops")
     lister.set_defaults(handler=command_ops)

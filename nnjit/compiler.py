@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -32,12 +33,17 @@ from nnjit.errors import NnjitError
 from nnjit.frontend.onnx import import_onnx
 from nnjit.weights import WeightStore
 
+if TYPE_CHECKING:
+    from nnjit.tuner.tune import TuningReport
+
 NN_PIPELINE = "canonicalize,nn-recognize-patterns,canonicalize"
 WEB_PIPELINE = f"{NN_PIPELINE},nn-decompose-gemm,convert-nn-to-web,web-plan-buffers"
+WASM_PIPELINE = f"{NN_PIPELINE},nn-decompose-gemm,convert-nn-to-web{{target=wasm}},web-plan-buffers"
 
 PIPELINES: dict[str, str] = {
     "reference": NN_PIPELINE,
     "webgpu": WEB_PIPELINE,
+    "wasm": WASM_PIPELINE,
 }
 """The pass pipeline of each target, in `-p` syntax."""
 
@@ -58,7 +64,24 @@ def _webgpu_executor(module: ModuleOp, inputs: Mapping[str, np.ndarray], weights
     return shared_executor().run(module, inputs, weights)
 
 
-EXECUTORS: dict[str, Executor] = {"reference": _reference_executor, "webgpu": _webgpu_executor}
+def _wasm_executor(module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: WeightStore) -> dict[str, np.ndarray]:
+    from nnjit.runtime.wasm import shared_wasmtime
+
+    return shared_wasmtime().run(module, inputs, weights)
+
+
+def _node_executor(module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: WeightStore) -> dict[str, np.ndarray]:
+    from nnjit.runtime.wasm import shared_node
+
+    return shared_node().run(module, inputs, weights)
+
+
+EXECUTORS: dict[str, Executor] = {
+    "reference": _reference_executor,
+    "webgpu": _webgpu_executor,
+    "wasm": _wasm_executor,
+    "node": _node_executor,
+}
 """Executors by name; each runs a module of its target on numpy inputs."""
 
 
@@ -129,14 +152,25 @@ class CompiledModel:
         self.weights.save(WeightStore.path_beside(target))
         return target
 
+    def tune(self, budget: float = 30.0, **options: Any) -> TuningReport:
+        """Tune this model's kernels on its target's device (`nnjit.tuner.tune.tune`); returns the report."""
+        from nnjit.tuner.tune import tune
+
+        return tune(self, budget, **options)
+
 
 def compile(
     model: str | os.PathLike[str] | bytes | onnx.ModelProto,
     shapes: Mapping[str, Sequence[int]] | None = None,
     target: str = "reference",
     pipeline: str | None = None,
+    kernel_db: str | os.PathLike[str] | bool | None = None,
 ) -> CompiledModel:
-    """Import an ONNX model specialised to `shapes` and run the target's pass pipeline on it."""
+    """Import an ONNX model specialised to `shapes` and run the target's pass pipeline on it.
+
+    With the target's default pipeline, tuned schedules from the kernel database (`kernel_db`: a
+    path, None for the user cache file, False for none) are applied by a last `web-apply-schedules`.
+    """
     if target not in PIPELINES:
         raise NnjitError(f"unknown target '{target}'; available: {', '.join(PIPELINES)}")
     started = time.perf_counter()
@@ -145,6 +179,10 @@ def compile(
     compiled.stages["import"] = imported.module.clone()
     compiled.stage_seconds["import"] = time.perf_counter() - started
     run_pipeline(compiled, pipeline if pipeline is not None else PIPELINES[target])
+    if pipeline is None and kernel_db is not False:
+        from nnjit.tuner.apply import apply_schedules_spec
+
+        run_pipeline(compiled, apply_schedules_spec(target, None if kernel_db is True else kernel_db) or "")
     return compiled
 
 

@@ -48,10 +48,22 @@ def _plan_buffers() -> type[ModulePass]:
     return PlanBuffersPass
 
 
+def _apply_schedules() -> type[ModulePass]:
+    from nnjit.passes.web_apply_schedules import ApplySchedulesPass
+
+    return ApplySchedulesPass
+
+
 def _wgsl_target() -> type[Target]:
     from nnjit.backends.wgsl import WgslTarget
 
     return WgslTarget
+
+
+def _wat_target() -> type[Target]:
+    from nnjit.backends.wasm import WatTarget
+
+    return WatTarget
 
 
 NNJIT_UNIVERSE = Universe(
@@ -61,6 +73,7 @@ NNJIT_UNIVERSE = Universe(
         "nn-decompose-gemm": _decompose_gemm,
         "convert-nn-to-web": _convert_nn_to_web,
         "web-plan-buffers": _plan_buffers,
+        "web-apply-schedules": _apply_schedules,
     },
-    all_targets={"nnjit-wgsl": _wgsl_target},
+    all_targets={"nnjit-wgsl": _wgsl_target, "nnjit-wat": _wat_target},
 )

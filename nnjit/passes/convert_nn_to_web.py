@@ -11,9 +11,10 @@ Grouping, in two sweeps over `@main` (a whole-function analysis, so a hand-writt
    prologue: its ops become index arithmetic on the consumer's reads). Into a matmul's operands only
    views and casts are inlined, since tiles read each operand element many times.
 
-Each group becomes `web.kernel @<anchor>_<n>` with a default schedule of its template (the tuner
-replaces schedules later) and a `web.dispatch` at the root's place. A lone reshape of a stored value
-stays in `@main`: it is a free alias of the same buffer.
+Each group becomes `web.kernel @<anchor>_<n>` with a default schedule of its template for the
+target (`{target=webgpu|wasm}`; the tuner replaces schedules later) and a `web.dispatch` at the
+root's place. A lone reshape of a stored value stays in `@main`: it is a free alias of the same
+buffer.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, FunctionType, ModuleOp
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, FunctionType, ModuleOp, StringAttr
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.utils.exceptions import PassFailedException
 
 from nnjit.dialects import nn
 from nnjit.dialects.web import DispatchOp, KernelOp, Schedule, YieldOp
@@ -60,6 +62,23 @@ DEFAULT_SCHEDULES: dict[str, Schedule] = {
     "pool": Schedule((64, 1, 1), (0, 0, 0), (1, 1), 1, 1, False),
 }
 """The schedule each template starts with before tuning: valid on every WebGPU device."""
+
+WASM_DEFAULT_SCHEDULES: dict[str, Schedule] = {
+    "elementwise": Schedule((1, 1, 1), (0, 0, 0), (1, 1), 4, 2, False),
+    # register block 8 x 8 (16 f32x4 accumulators), cache block 64 x 64 x 256, K unrolled by 4, B
+    # read in place: the fastest measured on the zoo's matmul shapes in wasmtime and V8
+    # (docs/benchmarks/matmul-wasm.md); the tuner replaces it per kernel.
+    "matmul": Schedule((1, 1, 1), (64, 64, 256), (8, 8), 4, 4, False),
+    "row_reduce": Schedule((1, 1, 1), (0, 0, 0), (1, 1), 4, 2, False),
+    "reduce": Schedule((1, 1, 1), (0, 0, 0), (1, 1), 4, 1, False),
+    "scan": Schedule((1, 1, 1), (0, 0, 0), (1, 1), 4, 1, False),
+    "conv2d": Schedule((1, 1, 1), (0, 0, 0), (1, 1), 4, 1, False),
+    "pool": Schedule((1, 1, 1), (0, 0, 0), (1, 1), 4, 1, False),
+}
+"""The schedule each template starts with on `web.target = "wasm"`: one thread, f32x4."""
+
+TARGET_DEFAULTS: dict[str, dict[str, Schedule]] = {"webgpu": DEFAULT_SCHEDULES, "wasm": WASM_DEFAULT_SCHEDULES}
+"""Default schedules by `web.target`."""
 
 
 def anchor_template(op: Operation) -> str | None:
@@ -164,7 +183,8 @@ def _is_alias(group: Group) -> bool:
     return len(group.ops) == 1 and isinstance(group.root, nn.ReshapeOp)
 
 
-def outline(group: Group, name: str, module: ModuleOp, function: FuncOp) -> None:
+def outline(group: Group, name: str, module: ModuleOp, function: FuncOp,
+            schedules: dict[str, Schedule] = DEFAULT_SCHEDULES) -> None:  # fmt: skip
     """Move a group's ops into a new `web.kernel` and dispatch it where its root was."""
     inside = set(group.ops)
     external: list[SSAValue] = []
@@ -190,7 +210,7 @@ def outline(group: Group, name: str, module: ModuleOp, function: FuncOp) -> None
         FunctionType.from_lists([v.type for v in external], [root.type]),
         Region(block),
         group.template,
-        DEFAULT_SCHEDULES[group.template].to_attr(),
+        schedules[group.template].to_attr(),
     )
     Rewriter.insert_op(kernel, InsertPoint.before(function))
     dispatch = DispatchOp(name, external, [root.type])
@@ -210,21 +230,33 @@ def kernel_name(group: Group, counters: dict[str, int]) -> str:
     return f"{base}_{count}"
 
 
-def convert_function(module: ModuleOp, function: FuncOp, names: Sequence[str] = ()) -> None:
-    """Outline every fusion group of `function` into kernels."""
+def convert_function(module: ModuleOp, function: FuncOp, names: Sequence[str] = (),
+                     schedules: dict[str, Schedule] = DEFAULT_SCHEDULES) -> None:  # fmt: skip
+    """Outline every fusion group of `function` into kernels with `schedules` as their defaults."""
     counters: dict[str, int] = {}
     for group in partition(function):
         if _is_alias(group):
             continue
-        outline(group, kernel_name(group, counters), module, function)
+        outline(group, kernel_name(group, counters), module, function, schedules)
 
 
 @dataclass(frozen=True)
 class ConvertNnToWebPass(ModulePass):
-    """Lower `@main`'s `nn` ops into fused `web.kernel`s and `web.dispatch`es (see module docstring)."""
+    """Lower `@main`'s `nn` ops into fused `web.kernel`s and `web.dispatch`es (see module docstring).
+
+    `{target=wasm}` marks the module `web.target = "wasm"` (kernels then verify under Wasm rules) and
+    starts every kernel from the Wasm default schedules.
+    """
 
     name = "convert-nn-to-web"
 
+    target: str = "webgpu"
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.target not in TARGET_DEFAULTS:
+            known = ", ".join(TARGET_DEFAULTS)
+            raise PassFailedException(f"convert-nn-to-web: unknown target '{self.target}'; known: {known}")
+        if self.target != "webgpu":
+            op.attributes["web.target"] = StringAttr(self.target)
         for function in [f for f in op.body.block.ops if isinstance(f, FuncOp)]:
-            convert_function(op, function)
+            convert_function(op, function, schedules=TARGET_DEFAULTS[self.target])
