@@ -3,8 +3,8 @@
 Run through `bash tools/main.sh` (which installs what it needs first). For each model and shape it
 prints the compile time, the median latency of each executor next to onnxruntime's (CPU) in the
 same run, and the largest difference from onnxruntime. Executors: `reference` (the numpy oracle on
-the tensor-level IR) and `webgpu` (the fused kernels on wgpu-native; Mesa lavapipe on a machine
-without a GPU). Wasm joins the table when its backend lands.
+the tensor-level IR), `webgpu` (the fused kernels on wgpu-native; Mesa lavapipe on a machine
+without a GPU), and the Wasm SIMD build of the same kernels in `wasmtime` and in Node's `v8`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,15 @@ from nnjit.errors import NnjitError
 from nnjit.models.zoo import ZOO_MODELS, example_inputs, zoo_path
 
 SHAPES = [(1, 16), (2, 32)]
-TOLERANCES = {"reference": (1e-4, 1e-5), "webgpu": (1e-3, 1e-4)}
-"""(rtol, atol) against onnxruntime: fp32 oracle, and the WebGPU tolerance of the backend issue."""
+RUNS = {
+    "reference": ("reference", (1e-4, 1e-5)),
+    "webgpu": ("webgpu", (1e-3, 1e-4)),
+    "wasmtime": ("wasm", (1e-3, 1e-4)),
+    "v8": ("wasm", (1e-3, 1e-4)),
+}
+"""executor -> (compile target, (rtol, atol) against onnxruntime): the oracle at fp32 tolerance, the
+backends at the tolerance of their issues."""
+EXECUTOR_NAMES = {"reference": "reference", "webgpu": "webgpu", "wasmtime": "wasm", "v8": "node"}
 
 
 def median_seconds(run: Callable[[], object], repeats: int) -> float:
@@ -45,7 +52,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     header = (
-        f"{'model':<8} {'shape':<6} {'target':<9} {'kernels':>7} {'compile':>8} {'nnjit':>9} {'ort cpu':>8} "
+        f"{'model':<8} {'shape':<6} {'executor':<9} {'kernels':>7} {'compile':>8} {'nnjit':>9} {'ort cpu':>8} "
         f"{'max |diff|':>10}  check"
     )
     print(header)
@@ -58,24 +65,25 @@ def main() -> int:
             shapes = {k: v.shape for k, v in inputs.items()}
             expected = session.run(None, inputs)
             ort_seconds = median_seconds(partial(session.run, None, inputs), args.repeats)
-            for target, (rtol, atol) in TOLERANCES.items():
+            for executor, (target, (rtol, atol)) in RUNS.items():
                 started = time.perf_counter()
                 compiled = nnjit.compile(zoo_path(name), shapes, target=target)
                 compile_seconds = time.perf_counter() - started
-                outputs = compiled.run(inputs)
-                ours = median_seconds(partial(compiled.run, inputs), args.repeats)
+                run = partial(compiled.run, inputs, executor=EXECUTOR_NAMES[executor])
+                outputs = run()
+                ours = median_seconds(run, args.repeats)
                 pairs = list(zip(compiled.output_names, expected, strict=True))
                 worst = max(float(np.max(np.abs(outputs[k].astype(np.float64) - e))) for k, e in pairs)
                 ok = all(np.allclose(outputs[k], e, rtol=rtol, atol=atol) for k, e in pairs)
                 failures += not ok
                 kernels = compiled.ir.count("web.kernel @")
                 print(
-                    f"{name:<8} {batch}x{seq:<4} {target:<9} {kernels or '-':>7} {compile_seconds * 1e3:>6.0f}ms "
+                    f"{name:<8} {batch}x{seq:<4} {executor:<9} {kernels or '-':>7} {compile_seconds * 1e3:>6.0f}ms "
                     f"{ours * 1e3:>7.2f}ms {ort_seconds * 1e3:>6.2f}ms {worst:>10.2e}  {'OK' if ok else 'MISMATCH'}"
                 )
     print(
         f"\nmedians of {args.repeats} wall-clock runs (host to host); onnxruntime {onnxruntime.__version__} CPU "
-        f"in the same process; tolerances (rtol, atol): {TOLERANCES}"
+        f"in the same process; (target, (rtol, atol)) per executor: {RUNS}"
     )
     return 1 if failures else 0
 
