@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 
 from nnjit.dialects.web import KernelOp, Schedule
 from nnjit.errors import NnjitError
@@ -213,7 +213,12 @@ def tune(
     """
     started = time.perf_counter()
     module = model if isinstance(model, ModuleOp) else model.module
-    target = target or (model.target if not isinstance(model, ModuleOp) else "webgpu")
+    if target is None:
+        declared = module.attributes.get("web.target")
+        if not isinstance(model, ModuleOp):
+            target = model.target
+        else:
+            target = declared.data if isinstance(declared, StringAttr) else "webgpu"
     backend = backend if backend is not None else get_backend(target)
     device = backend.device()
     db = _database(database)
