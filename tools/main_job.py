@@ -1,8 +1,10 @@
 """The main job: every zoo model compiled by nnjit, run on each executor, checked against onnxruntime.
 
 Run through `bash tools/main.sh` (which installs what it needs first). For each model and shape it
-prints the compile time, the median latency of each executor next to onnxruntime's (CPU) in the
-same run, and the largest difference from onnxruntime. Executors: `reference` (the numpy oracle on
+first tunes each model's kernels on this machine (WebGPU adapter and wasmtime; `--tune-budget`
+seconds per model and target, results in the kernel database), then prints the compile time, the
+median latency of each executor (tuned schedules) next to onnxruntime's (CPU) in the same run, and
+the largest difference from onnxruntime. Executors: `reference` (the numpy oracle on
 the tensor-level IR), `webgpu` (the fused kernels on wgpu-native; Mesa lavapipe on a machine
 without a GPU), and the Wasm SIMD build of the same kernels in `wasmtime` and in Node's `v8`.
 """
@@ -46,11 +48,36 @@ def median_seconds(run: Callable[[], object], repeats: int) -> float:
     return statistics.median(samples)
 
 
+def tune_zoo(models: list[str], budget: float) -> None:
+    """Tune every model's kernels on this machine's WebGPU adapter and in wasmtime, into the kernel DB.
+
+    Later `nnjit.compile` calls apply the tuned schedules from the database, so the table below runs
+    tuned kernels on `webgpu`, `wasmtime` and `v8` (which shares wasmtime's Wasm schedules).
+    """
+    batch, seq = SHAPES[0]
+    for name in models:
+        shapes = {k: v.shape for k, v in example_inputs(name, batch, seq).items()}
+        for target in ("webgpu", "wasm"):
+            compiled = nnjit.compile(zoo_path(name), shapes, target=target, kernel_db=False)
+            report = compiled.tune(budget, progress=False)
+            default, tuned = report.model_seconds(tuned=False), report.model_seconds(tuned=True)
+            print(
+                f"tuned {name:<8} {target:<7} {len(report.kernels):>3} kernels, {report.candidates_measured:>4} "
+                f"candidates in {report.wall_seconds:5.1f} s: kernel time {default * 1e3:7.3f} -> {tuned * 1e3:7.3f} ms "
+                f"({default / tuned if tuned else float('nan'):.2f}x)",
+                flush=True,
+            )
+    print()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", default=list(ZOO_MODELS))
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--tune-budget", type=float, default=5.0, help="seconds of tuning per model and target (0: none)")
     args = parser.parse_args()
+    if args.tune_budget > 0:
+        tune_zoo(args.models, args.tune_budget)
     header = (
         f"{'model':<8} {'shape':<6} {'executor':<9} {'kernels':>7} {'compile':>8} {'nnjit':>9} {'ort cpu':>8} "
         f"{'max |diff|':>10}  check"
