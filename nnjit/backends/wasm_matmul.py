@@ -22,7 +22,6 @@ packing (`shared`) turns it into contiguous reads once per panel.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from nnjit.backends.indexing import (
     INDEX,
@@ -34,15 +33,13 @@ from nnjit.backends.indexing import (
     Select,
     Var,
     add,
-    broadcast_coords,
     const,
-    kernel_anchor,
-    linear,
     mul,
     sub,
     unflatten,
     value_kind,
 )
+from nnjit.backends.matmul_geometry import MatmulGeometry
 from nnjit.backends.wasm_code import WASM_TYPE, family, literal
 from nnjit.backends.wasm_lanes import LANES, LaneAnalysis, at_lane
 from nnjit.backends.wasm_templates import KernelPrinter
@@ -51,48 +48,12 @@ from nnjit.dialects.web import KernelOp
 from nnjit.errors import NnjitError
 
 
-@dataclass(frozen=True)
-class Geometry:
-    """Sizes of a (batched, broadcasting) `nn.matmul`, 1-D operands promoted as numpy does."""
-
-    op: nn.MatmulOp
-    batch: tuple[int, ...]
-    m: int
-    n: int
-    k: int
-
-    @staticmethod
-    def of(kernel: KernelOp) -> Geometry:
-        """The geometry of the kernel's matmul anchor."""
-        op: nn.MatmulOp = kernel_anchor(kernel, (nn.MatmulOp,))
-        a, b = nn.tensor_shape(op.lhs), nn.tensor_shape(op.rhs)
-        a2 = (1, *a) if len(a) == 1 else a
-        b2 = (*b, 1) if len(b) == 1 else b
-        return Geometry(op, shapes.broadcast(a2[:-2], b2[:-2]), a2[-2], b2[-1], a2[-1])
-
-    def lhs(self, batch: Sequence[Expr], row: Expr, k: Expr) -> tuple[Expr, ...]:
-        """Coordinates of `lhs[batch, row, k]`."""
-        shape = nn.tensor_shape(self.op.lhs)
-        return (k,) if len(shape) == 1 else (*broadcast_coords(batch, shape[:-2]), row, k)
-
-    def rhs(self, batch: Sequence[Expr], k: Expr, col: Expr) -> tuple[Expr, ...]:
-        """Coordinates of `rhs[batch, k, col]`."""
-        shape = nn.tensor_shape(self.op.rhs)
-        return (k,) if len(shape) == 1 else (*broadcast_coords(batch, shape[:-2]), k, col)
-
-    def flat(self, batch: Sequence[Expr], row: Expr, col: Expr) -> Expr:
-        """Row-major position of result element `(batch, row, col)` (dims of 1-D operands dropped)."""
-        rows = () if len(nn.tensor_shape(self.op.lhs)) == 1 else (row,)
-        cols = () if len(nn.tensor_shape(self.op.rhs)) == 1 else (col,)
-        return linear((*batch, *rows, *cols), nn.tensor_shape(self.op.result))
-
-
 def scratch_bytes(kernel: KernelOp) -> int:
     """Bytes of scratch memory a matmul kernel packs B into (0 without `shared`)."""
     schedule = kernel.schedule.values
     if not schedule.shared:
         return 0
-    g = Geometry.of(kernel)
+    g = MatmulGeometry.of(kernel)
     nr = schedule.thread[1]
     columns = min(schedule.tile[1], -(-g.n // nr) * nr)
     return 4 * min(schedule.tile[2], g.k) * columns
@@ -104,7 +65,7 @@ Flag = bool | str
 
 class _Matmul:
     def __init__(self, p: KernelPrinter):
-        self.p, self.r, self.g = p, p.r, Geometry.of(p.kernel)
+        self.p, self.r, self.g = p, p.r, MatmulGeometry.of(p.kernel)
         s = p.schedule
         (self.mr, self.nr), (self.mb, self.nb, self.kb), self.unroll = s.thread, s.tile, max(s.unroll, 1)
         self.width = s.vector
@@ -408,4 +369,4 @@ def matmul(p: KernelPrinter) -> None:
     _Matmul(p).run()
 
 
-__all__ = ["Geometry", "matmul", "scratch_bytes"]
+__all__ = ["matmul", "scratch_bytes"]

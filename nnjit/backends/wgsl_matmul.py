@@ -12,7 +12,6 @@ transposed or cast prologue is index arithmetic); the epilogue runs at the store
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from xdsl.ir import SSAValue
@@ -23,16 +22,15 @@ from nnjit.backends.indexing import (
     KernelIndexer,
     Var,
     add,
-    broadcast_coords,
     const,
     div,
-    kernel_anchor,
     linear,
     mod,
     mul,
     unflatten,
     value_kind,
 )
+from nnjit.backends.matmul_geometry import MatmulGeometry
 from nnjit.backends.wgsl import GRID_LIMIT, fma_text, literal, wgsl_type
 from nnjit.dialects import nn, shapes
 from nnjit.dialects.web import KernelOp
@@ -40,42 +38,6 @@ from nnjit.errors import NnjitError
 
 if TYPE_CHECKING:
     from nnjit.backends.wgsl import WgslPrinter
-
-
-@dataclass(frozen=True)
-class MatmulGeometry:
-    """Sizes of a (batched, broadcasting) `nn.matmul`, 1-D operands promoted as numpy does."""
-
-    op: nn.MatmulOp
-    batch: tuple[int, ...]
-    m: int
-    n: int
-    k: int
-
-    @staticmethod
-    def of(kernel: KernelOp) -> MatmulGeometry:
-        """The geometry of the kernel's matmul anchor."""
-        op: nn.MatmulOp = kernel_anchor(kernel, (nn.MatmulOp,))
-        a, b = nn.tensor_shape(op.lhs), nn.tensor_shape(op.rhs)
-        a2 = (1, *a) if len(a) == 1 else a
-        b2 = (*b, 1) if len(b) == 1 else b
-        return MatmulGeometry(op, shapes.broadcast(a2[:-2], b2[:-2]), a2[-2], b2[-1], a2[-1])
-
-    def lhs(self, batch: Sequence[Expr], row: Expr, k: Expr) -> tuple[Expr, ...]:
-        """Coordinates of `lhs[batch, row, k]`."""
-        shape = nn.tensor_shape(self.op.lhs)
-        return (k,) if len(shape) == 1 else (*broadcast_coords(batch, shape[:-2]), row, k)
-
-    def rhs(self, batch: Sequence[Expr], k: Expr, col: Expr) -> tuple[Expr, ...]:
-        """Coordinates of `rhs[batch, k, col]`."""
-        shape = nn.tensor_shape(self.op.rhs)
-        return (k,) if len(shape) == 1 else (*broadcast_coords(batch, shape[:-2]), k, col)
-
-    def result(self, batch: Sequence[Expr], row: Expr, col: Expr) -> tuple[Expr, ...]:
-        """Coordinates of the result element `(batch, row, col)` (dims of 1-D operands dropped)."""
-        rows = () if len(nn.tensor_shape(self.op.lhs)) == 1 else (row,)
-        cols = () if len(nn.tensor_shape(self.op.rhs)) == 1 else (col,)
-        return (*batch, *rows, *cols)
 
 
 def matmul_grid(kernel: KernelOp) -> tuple[int, int, int]:

@@ -48,7 +48,7 @@ def pad(size: int, least: int = 4) -> int:
 
 
 def _matmul(kernel: KernelOp, elements: int) -> Problem:
-    from nnjit.backends.wgsl_matmul import MatmulGeometry
+    from nnjit.backends.matmul_geometry import MatmulGeometry
 
     g = MatmulGeometry.of(kernel)
     return Problem("matmul", elements, shapes.numel(g.batch), g.m, g.n, g.k)
