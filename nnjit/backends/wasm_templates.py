@@ -39,6 +39,7 @@ from nnjit.backends.indexing import (
     unflatten,
     value_kind,
 )
+from nnjit.backends.reductions import ROW_ANCHORS, reduce_axes, row_axis
 from nnjit.backends.wasm_code import SCALAR_OPS, VECTOR_OPS, WASM_TYPE, Body, Renderer, family, literal, vector_literal
 from nnjit.backends.wasm_lanes import LANES, LaneAnalysis, linear_terms
 from nnjit.dialects import nn, shapes
@@ -211,11 +212,6 @@ def elementwise(p: KernelPrinter) -> None:
     p.sweep(shape, visit)
 
 
-def _reduce_axes(op: nn.ReduceOp) -> list[int]:
-    rank = len(nn.tensor_shape(op.input))
-    return sorted({shapes.normalize_axis(a, rank) for a in op.axes.get_values()})
-
-
 def _finish(op: Operation, acc: Expr, count: int) -> Expr:
     """A reduction's result from its accumulator (the mean divides; an empty integer mean is 0)."""
     if not isinstance(op, nn.ReduceMeanOp):
@@ -230,7 +226,7 @@ def reduce(p: KernelPrinter) -> None:
     """A reduction over any axes: each output element (vector) loops over the reduced elements."""
     op: nn.ReduceOp = kernel_anchor(p.kernel, tuple(REDUCTIONS))
     in_shape, out_shape = nn.tensor_shape(op.input), nn.tensor_shape(op.result)
-    axes, kind = _reduce_axes(op), value_kind(op.result)
+    axes, kind = reduce_axes(op), value_kind(op.result)
     sizes = [in_shape[a] for a in axes]
     count = shapes.numel(sizes)
     combine, start = REDUCTIONS[type(op)]
@@ -372,27 +368,11 @@ def pool(p: KernelPrinter) -> None:
 
 # --- Row reductions ------------------------------------------------------------------------------
 
-ROW_ANCHORS = (nn.SoftmaxOp, nn.LogSoftmaxOp, nn.LayerNormOp, nn.RmsNormOp, *REDUCTIONS)
-
-
-def _row_axis(op: Operation) -> int:
-    rank = len(nn.tensor_shape(op.operands[0]))
-    if isinstance(op, nn.ReduceOp):
-        axes = _reduce_axes(op)
-        if axes != list(range(axes[0], rank)):
-            raise NnjitError(f"{op.name} over axes {axes} is not a trailing reduction (use the reduce template)")
-        return axes[0]
-    axis = shapes.normalize_axis(op.axis.value.data, rank)  # pyright: ignore[reportAttributeAccessIssue]
-    if isinstance(op, nn.SoftmaxOp | nn.LogSoftmaxOp) and axis != rank - 1:
-        raise NnjitError(f"{op.name} over axis {axis} of rank {rank}: row_reduce needs the last axis")
-    return axis
-
-
 def row_reduce(p: KernelPrinter) -> None:
     """Per row: vectorised reduction passes with `unroll` accumulators, then the row through the epilogue."""
     op = kernel_anchor(p.kernel, ROW_ANCHORS)
     shape = nn.tensor_shape(op.operands[0])
-    axis = _row_axis(op)
+    axis = row_axis(op)
     lead, row_shape = shape[:axis], shape[axis:]
     length, rows, kind = shapes.numel(row_shape), shapes.numel(lead), value_kind(op.results[0])
     if not isinstance(op, nn.ReduceOp) and family(kind) != "f":

@@ -33,6 +33,7 @@ from nnjit.backends.indexing import (
     unflatten,
     value_kind,
 )
+from nnjit.backends.reductions import ROW_ANCHORS, reduce_axes, row_axis
 from nnjit.backends.wgsl import fma_text, grid_2d, literal, wgsl_type
 from nnjit.backends.wgsl_matmul import matmul, matmul_grid
 from nnjit.dialects import nn, shapes
@@ -98,16 +99,11 @@ def elementwise(p: WgslPrinter) -> None:
     p.per_thread(shapes.numel(shape), lambda i: p.store(i, indexer.value_at(p.kernel.root, unflatten(i, shape))))
 
 
-def _reduce_axes(op: nn.ReduceOp) -> list[int]:
-    rank = len(nn.tensor_shape(op.input))
-    return sorted({shapes.normalize_axis(a, rank) for a in op.axes.get_values()})
-
-
 def reduce(p: WgslPrinter) -> None:
     """A reduction over any axes: one thread per output element, a serial loop over the reduced ones."""
     op: nn.ReduceOp = kernel_anchor(p.kernel, tuple(REDUCTIONS))
     in_shape, out_shape = nn.tensor_shape(op.input), nn.tensor_shape(op.result)
-    axes, kind = _reduce_axes(op), value_kind(op.result)
+    axes, kind = reduce_axes(op), value_kind(op.result)
     sizes = [in_shape[a] for a in axes]
     reduction, indexer = REDUCTIONS[type(op)](kind), KernelIndexer(p.kernel)
 
@@ -255,27 +251,10 @@ def pool(p: WgslPrinter) -> None:
 
 # --- Row reductions ------------------------------------------------------------------------------
 
-ROW_ANCHORS = (nn.SoftmaxOp, nn.LogSoftmaxOp, nn.LayerNormOp, nn.RmsNormOp, *REDUCTIONS)
-
-
-def _row_axis(op: Operation) -> int:
-    """First dim of the row an anchor reduces over (the row is every dim from there on)."""
-    rank = len(nn.tensor_shape(op.operands[0]))
-    if isinstance(op, nn.ReduceOp):
-        axes = _reduce_axes(op)
-        if axes != list(range(axes[0], rank)):
-            raise NnjitError(f"{op.name} over axes {axes} is not a trailing reduction (use the reduce template)")
-        return axes[0]
-    axis = shapes.normalize_axis(op.axis.value.data, rank)  # pyright: ignore[reportAttributeAccessIssue]
-    if isinstance(op, nn.SoftmaxOp | nn.LogSoftmaxOp) and axis != rank - 1:
-        raise NnjitError(f"{op.name} over axis {axis} of rank {rank}: row_reduce needs the last axis")
-    return axis
-
-
 def _row_shape(kernel: KernelOp) -> tuple[tuple[int, ...], tuple[int, ...]]:
     op = kernel_anchor(kernel, ROW_ANCHORS)
     shape = nn.tensor_shape(op.operands[0])
-    axis = _row_axis(op)
+    axis = row_axis(op)
     return shape[:axis], shape[axis:]
 
 
