@@ -170,7 +170,7 @@ class KernelDatabase:
         connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         try:
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            connection.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(connection)
             connection.execute("PRAGMA synchronous = NORMAL")
             (verdict,) = connection.execute("PRAGMA quick_check").fetchone()
             if verdict != "ok":
@@ -283,6 +283,27 @@ class KernelDatabase:
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _enable_wal(connection: sqlite3.Connection) -> None:
+    """Switch to WAL, retrying while another process holds the file.
+
+    Changing the journal mode needs an exclusive lock, and while another connection is creating or
+    recovering the file SQLite can answer SQLITE_BUSY at once without calling the busy handler, so
+    two tuners opening a new database together would otherwise fail; retry up to the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            busy = "locked" in str(error) or "busy" in str(error)
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 @contextmanager
