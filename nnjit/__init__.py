@@ -9,17 +9,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["CompiledModel", "NnjitError", "OnnxImportError", "__version__", "compile", "tune"]
+__all__ = ["CompiledModel", "NnjitError", "OnnxImportError", "__version__", "compile", "export", "tune"]
 
 if TYPE_CHECKING:
-    from nnjit.compiler import CompiledModel, compile
+    from nnjit.compiler import CompiledModel, compile, export
     from nnjit.errors import NnjitError, OnnxImportError
     from nnjit.tuner.tune import tune
 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use so that `import nnjit` (e.g. by xdsl-opt's plugin discovery) stays cheap.
-    if name in ("compile", "CompiledModel"):
+    if name in ("compile", "CompiledModel", "export"):
         from nnjit import compiler
 
         return getattr(compiler, name)

@@ -76,11 +76,22 @@ def _node_executor(module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: 
     return shared_node().run(module, inputs, weights)
 
 
+def _chromium_executor(target: str) -> Executor:
+    def run(module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: WeightStore) -> dict[str, np.ndarray]:
+        from nnjit.runtime.chromium import run_in_chromium
+
+        return run_in_chromium(module, inputs, weights, target).outputs
+
+    return run
+
+
 EXECUTORS: dict[str, Executor] = {
     "reference": _reference_executor,
     "webgpu": _webgpu_executor,
     "wasm": _wasm_executor,
     "node": _node_executor,
+    "chromium-webgpu": _chromium_executor("webgpu"),
+    "chromium-wasm": _chromium_executor("wasm"),
 }
 """Executors by name; each runs a module of its target on numpy inputs."""
 
@@ -144,6 +155,18 @@ class CompiledModel:
         if name not in EXECUTORS:
             raise NnjitError(f"unknown executor '{name}'; available: {', '.join(EXECUTORS)}")
         return EXECUTORS[name](self.module, inputs, self.weights)
+
+    def export(self, directory: str | os.PathLike[str], **options: Any) -> Path:
+        """Write a static site running this model in the browser (`nnjit.runtime.bundle.export_site`).
+
+        `options`: `sample` / `expected` inputs and outputs for the page's self-check, `title`,
+        `candidates` (tuning variants per kernel). Use `nnjit.export` for a site with both backends.
+        """
+        from nnjit.runtime.bundle import export_site
+
+        if self.target not in ("webgpu", "wasm"):
+            raise NnjitError(f"only models compiled for 'webgpu' or 'wasm' can be exported, not '{self.target}'")
+        return export_site(directory, **{self.target: self}, **options)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the IR to `path` and the weights beside it (`m.mlir` -> `m.weights.npz`)."""
@@ -209,3 +232,53 @@ def run_pipeline(compiled: CompiledModel, spec: str) -> None:
         raise NnjitError(f"bad pipeline '{spec}': {error}") from None
     pipeline.apply(make_context(), compiled.module)
     compiled.module.verify()
+
+
+def sample_inputs(compiled: CompiledModel, seed: int = 0) -> dict[str, np.ndarray]:
+    """Deterministic inputs for a compiled model: floats from N(0, 1), integers in [0, 2), booleans fair.
+
+    Integers stay at 0 and 1 so that any index input (token ids, positions) is in range for any model.
+    """
+    from nnjit.dialects import nn
+    from nnjit.runtime.reference import main_function, to_numpy_dtype
+
+    rng = np.random.default_rng(seed)
+    values: dict[str, np.ndarray] = {}
+    for name, arg in zip(compiled.input_names, main_function(compiled.module).body.block.args, strict=True):
+        shape, dtype = nn.tensor_shape(arg), np.dtype(to_numpy_dtype(nn.element_type(arg)))
+        if dtype.kind == "f":
+            values[name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype.kind == "b":
+            values[name] = rng.integers(0, 2, shape).astype(bool)
+        else:
+            values[name] = rng.integers(0, 2, shape).astype(dtype)
+    return values
+
+
+def export(
+    model: str | os.PathLike[str] | bytes | onnx.ModelProto,
+    directory: str | os.PathLike[str],
+    shapes: Mapping[str, Sequence[int]] | None = None,
+    backends: Sequence[str] = ("webgpu", "wasm"),
+    inputs: Mapping[str, np.ndarray] | None = None,
+    title: str | None = None,
+    candidates: int = 8,
+    kernel_db: str | os.PathLike[str] | bool | None = None,
+) -> Path:
+    """Compile `model` for each backend and write a static site that runs it in the browser.
+
+    The site (`nnjit.runtime.bundle`) holds the page, the JS runtime and the bundle, with `inputs`
+    (default: `sample_inputs`) and the oracle's outputs for them, so the page checks itself.
+    """
+    unknown = [b for b in backends if b not in ("webgpu", "wasm")]
+    if unknown or not backends:
+        raise NnjitError(f"export backends are 'webgpu' and 'wasm'; got {list(backends)}")
+    from nnjit.runtime.bundle import export_site
+
+    builds = {backend: compile(model, shapes, backend, kernel_db=kernel_db) for backend in backends}
+    first = next(iter(builds.values()))
+    sample = dict(inputs) if inputs is not None else sample_inputs(first)
+    expected = compile(model, shapes).run(sample)
+    if title is None:
+        title = Path(os.fspath(model)).stem if isinstance(model, str | os.PathLike) else "model"
+    return export_site(directory, **builds, sample=sample, expected=expected, title=title, candidates=candidates)

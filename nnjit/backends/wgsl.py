@@ -100,7 +100,11 @@ CONVERSIONS: dict[tuple[str, str], str] = {
 }  # fmt: skip
 """Element type conversions by (from family, to family); WGSL's f32 -> i32 truncates toward zero."""
 
+NON_FINITE = "nn_f32_bits"
+"""The helper that makes inf / NaN literals run-time values."""
+
 HELPERS: dict[str, str] = {
+    NON_FINITE: f"fn {NON_FINITE}(bits: u32) -> f32 {{\n  return bitcast<f32>(bits);\n}}",
     # erf: |x| < 0.5 by its Maclaurin series to x^11 (truncation < 2e-8); otherwise Abramowitz &
     # Stegun 7.1.26, |error| <= 1.5e-7. Max error in f32 about 2e-7 absolute, 4e-7 relative.
     "nn_erf": """fn nn_erf(x: f32) -> f32 {
@@ -179,8 +183,10 @@ def literal(value: float | int | bool, dtype: str) -> str:
 
         number = float(np.float32(value))
         if math.isnan(number) or math.isinf(number):
+            # Through a function call: WGSL const-expressions may not produce inf or NaN (Tint rejects
+            # `bitcast<f32>(0x7f800000u)`), and a user function's result is never a const-expression.
             bits = "0x7fc00000u" if math.isnan(number) else ("0x7f800000u" if number > 0 else "0xff800000u")
-            return f"bitcast<f32>({bits})"
+            return f"{NON_FINITE}({bits})"
         text = repr(number) + "f"
         return f"({text})" if number < 0 else text
     number = int(value)
@@ -287,6 +293,8 @@ class WgslPrinter:
         for value in (*self.args, self.kernel.root):
             wgsl_type(value_kind(value))
         TEMPLATES[template](self)
+        if any(f"{NON_FINITE}(" in line for line in (*self.code.lines, *self.shared)):
+            self.helpers[NON_FINITE] = None
         x, y, z = self.schedule.workgroup
         parts = [HELPERS[name] for name in self.helpers]
         parts.append("\n".join(self._bindings() + self.shared))

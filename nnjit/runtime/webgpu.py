@@ -24,15 +24,15 @@ from weakref import WeakKeyDictionary
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.dialects.func import ReturnOp
 from xdsl.ir import SSAValue
 
 from nnjit.backends.indexing import value_kind
+from nnjit.backends.webgpu_plan import plan_webgpu, storage_bytes
 from nnjit.backends.wgsl import Shader, print_kernel
 from nnjit.dialects import nn, shapes
-from nnjit.dialects.web import DispatchOp, KernelOp, LimitsAttr
+from nnjit.dialects.web import KernelOp, LimitsAttr
 from nnjit.errors import NnjitError
-from nnjit.runtime.reference import argument_names, constant_value, main_function, result_names, to_numpy_dtype
+from nnjit.runtime.reference import constant_value, to_numpy_dtype
 
 _RAISED_LIMITS = (
     "max-compute-invocations-per-workgroup", "max-compute-workgroup-size-x", "max-compute-workgroup-size-y",
@@ -98,10 +98,6 @@ def from_device(data: bytes | memoryview, value: SSAValue) -> np.ndarray:
     storage = {"f32": np.float32, "i32": np.int32, "i64": np.int32, "bool": np.uint32}[kind]
     raw = np.frombuffer(data, storage, count=shapes.numel(shape)).reshape(shape)
     return raw != 0 if kind == "bool" else raw.astype(to_numpy_dtype(nn.element_type(value)))
-
-
-def _nbytes(value: SSAValue) -> int:
-    return max(4, 4 * shapes.numel(nn.tensor_shape(value)))
 
 
 # --- Plans ---------------------------------------------------------------------------------------
@@ -227,66 +223,29 @@ class WebGPUExecutor:
     def _plan(
         self, module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray] | None
     ) -> _Plan:
-        main = main_function(module)
-        kernels = {op.sym_name.data: op for op in module.walk() if isinstance(op, KernelOp)}
-        args = main.body.block.args
-        names = argument_names(main)
-        missing = [n for n in names if n not in inputs]
-        if missing or set(inputs) - set(names):
+        host = plan_webgpu(module)
+        names = [t.name for t in host.inputs]
+        if set(inputs) != set(names):
             raise NnjitError(f"@main takes inputs {names}; got {sorted(inputs)}")
-        buffers: dict[SSAValue, Any] = {}
-        for name, arg in zip(names, args, strict=True):
-            array = np.asarray(inputs[name])
-            expected = (nn.tensor_shape(arg), to_numpy_dtype(nn.element_type(arg)))
-            if (array.shape, array.dtype) != expected:
-                raise NnjitError(
-                    f"input '{name}': expected shape {expected[0]} dtype {expected[1]}, got {array.shape} {array.dtype}"
-                )
-            buffers[arg] = self._upload(array, value_kind(arg), f"input '{name}'")
-        slot_sizes: dict[int, int] = {}
-        for op in main.body.block.ops:
-            if isinstance(op, DispatchOp) and op.slot is not None:
-                slot = op.slot.value.data
-                slot_sizes[slot] = max(slot_sizes.get(slot, 4), _nbytes(op.outputs[0]))
-        slots: dict[int, Any] = {}
-        plan, produced = _Plan(), {}
-        for op in main.body.block.ops:
-            if isinstance(op, nn.ConstantOp):
-                buffers[op.result] = self._constant(op, weights)
-            elif isinstance(op, nn.ReshapeOp):
-                buffers[op.result] = buffers[op.input]
-            elif isinstance(op, DispatchOp):
-                kernel = kernels.get(op.kernel.root_reference.data)
-                if kernel is None or len(op.outputs) != 1:
-                    raise NnjitError(f"web.dispatch {op.kernel}: no such single-result web.kernel")
-                if op.slot is None:
-                    output = self._buffer(_nbytes(op.outputs[0]))
-                else:
-                    output = slots.setdefault(op.slot.value.data, None) or self._buffer(slot_sizes[op.slot.value.data])
-                    slots[op.slot.value.data] = output
-                plan.steps.append(self._step(kernel, [buffers[a] for a in op.args], output))
-                buffers[op.outputs[0]] = output
-                produced[op.outputs[0]] = len(plan.steps) - 1
-            elif isinstance(op, ReturnOp):
-                names_out = result_names(main)
-                for name, value in zip(names_out, op.arguments, strict=True):
-                    plan.results.append((name, value, buffers[value], self._copy_point(plan, value, buffers, produced)))
-                return plan
+        buffers: list[Any] = []
+        for buffer in host.buffers:
+            if buffer.constant is not None:
+                buffers.append(self._constant(buffer.constant, weights))
+            elif buffer.role == "slot":
+                buffers.append(self._buffer(buffer.nbytes))
             else:
-                raise NnjitError(f"the webgpu executor cannot run '{op.name}' in @main")
-        raise NnjitError("@main has no func.return")
-
-    @staticmethod
-    def _copy_point(
-        plan: _Plan, value: SSAValue, buffers: Mapping[SSAValue, Any], produced: Mapping[SSAValue, int]
-    ) -> int:
-        """After which step to read `value` back: at the end, unless a later dispatch reuses its buffer."""
-        source = value
-        while isinstance(source.owner, nn.ReshapeOp):
-            source = source.owner.input
-        first = produced.get(source, -1)
-        rewritten = any(step.output is buffers[value] for step in plan.steps[first + 1 :])
-        return first if rewritten else len(plan.steps) - 1
+                buffers.append(None)
+        for tensor in host.inputs:
+            array = np.asarray(inputs[tensor.name])
+            if (array.shape, array.dtype) != (tensor.shape, np.dtype(tensor.dtype)):
+                raise NnjitError(f"input '{tensor.name}': expected shape {tensor.shape} dtype {tensor.dtype}, "
+                                 f"got {array.shape} {array.dtype}")  # fmt: skip
+            buffers[tensor.buffer] = self._upload(array, tensor.kind, f"input '{tensor.name}'")
+        plan = _Plan()
+        for step in host.steps:
+            plan.steps.append(self._step(step.kernel, [buffers[a] for a in step.args], buffers[step.output]))
+        plan.results = [(t.name, t.value, buffers[t.buffer], t.after) for t in host.outputs]
+        return plan
 
     def _step(self, kernel: KernelOp, args: list[Any], output: Any) -> _Step:
         if any(a is output for a in args):
@@ -324,9 +283,9 @@ class WebGPUExecutor:
             for name, value, buffer, at in plan.results:
                 if at == point:
                     target = self.device.create_buffer(
-                        size=_nbytes(value), usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST
+                        size=storage_bytes(value), usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST
                     )
-                    encoder.copy_buffer_to_buffer(buffer, 0, target, 0, _nbytes(value))
+                    encoder.copy_buffer_to_buffer(buffer, 0, target, 0, storage_bytes(value))
                     staging.append((name, value, target))
         self._encode(encoder, plan.steps[done:])
         self.device.queue.submit([encoder.finish()])

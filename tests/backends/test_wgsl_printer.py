@@ -49,9 +49,9 @@ def test_literals() -> None:
     assert literal(1.0, "f32") == "1.0f"
     assert literal(-0.125, "f32") == "(-0.125f)"
     assert literal(1e-5, "f32") == "9.999999747378752e-06f"  # the f32 value, exactly
-    assert literal(math.inf, "f32") == "bitcast<f32>(0x7f800000u)"
-    assert literal(-math.inf, "f32") == "bitcast<f32>(0xff800000u)"
-    assert literal(math.nan, "f32") == "bitcast<f32>(0x7fc00000u)"
+    assert literal(math.inf, "f32") == "nn_f32_bits(0x7f800000u)"
+    assert literal(-math.inf, "f32") == "nn_f32_bits(0xff800000u)"
+    assert literal(math.nan, "f32") == "nn_f32_bits(0x7fc00000u)"
     assert literal(7, "i64") == "7i" and literal(-3, "i32") == "(-3i)"
     assert literal(-(2**31), "i32") == "(-2147483647i - 1i)"
     assert literal(True, "bool") == "true"

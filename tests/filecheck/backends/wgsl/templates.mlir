@@ -58,7 +58,7 @@ web.kernel @softmax_0(%s: tensor<3x10xf32>) -> tensor<3x10xf32> attributes {temp
 // CHECK-LABEL: // kernel @softmax_0 grid [3, 1, 1]
 // CHECK:       var<workgroup> red: array<f32, 4>;
 // CHECK:         if (row1 >= 3i) { return; }
-// CHECK:         var a3: f32 = bitcast<f32>(0xff800000u);
+// CHECK:         var a3: f32 = nn_f32_bits(0xff800000u);
 // CHECK:           a3 = max(a3, v{{[0-9]+}});
 // CHECK:         red[l2] = a3;
 // CHECK-NEXT:    workgroupBarrier();

@@ -1,0 +1,246 @@
+"""Web bundles: a compiled model as static files that the JS runtime (`nnjit/runtime/web/nnjit.js`) runs.
+
+    write_bundle("dist/model", webgpu=compiled_gpu, wasm=compiled_wasm, sample=sample)
+
+writes
+
+    manifest.json        what to create and run (below); all model-provided strings are JSON data
+    weights.bin          every weight once (deduplicated by content), in 4-byte storage
+    kernels/<hash>.wgsl  one file per distinct WGSL text (every tuning variant of every kernel)
+    model.<kind>.wasm    the Wasm program: relaxed SIMD and plain (the page picks what validates),
+                         and, when built, the threaded program (shared memory, kernels take tid/nt)
+    sample.bin           example inputs and the oracle's outputs for them (the page's self-check)
+
+Manifest (`format` "nnjit-bundle", `version` 1):
+
+    title, nnjit (version), inputs / outputs [{name, shape, dtype, storage}]
+    weights {file, bytes}
+    sample {file, inputs {name: [offset, length]}, expected {name: [offset, length]}}
+    webgpu {buffers [{role, bytes, weight: [offset, length] | null}],
+            kernels [{name, template, signature, inputs, variants [{schedule, file, grid, default}]}],
+            steps [{kernel, args, output}], inputs / outputs [{name, shape, dtype, storage, buffer, after}]}
+    wasm   {threaded, builds [{file, relaxed, plan (HostPlan JSON, with `variants` per step)}],
+            weights [[memory offset, file offset, length]]}
+
+Tuning variants: each kernel lists its compiled schedule (`default`) and up to `candidates - 1`
+more from its lite space under WebGPU's default limits (portable to any adapter), printed here
+because the page cannot run the compiler; the page measures them on its device and keeps the
+fastest that computes the same outputs (`tuner.js`). Schedules are keyed by their canonical JSON
+text, the same text the kernel database stores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from xdsl.dialects.builtin import StringAttr
+
+from nnjit.backends.indexing import value_kind
+from nnjit.backends.webgpu_plan import STORAGE, plan_webgpu
+from nnjit.backends.wgsl import print_kernel
+from nnjit.dialects import nn, shapes
+from nnjit.dialects.web import DEFAULT_LIMITS, KernelOp, Schedule
+from nnjit.errors import NnjitError
+
+if TYPE_CHECKING:
+    from nnjit.compiler import CompiledModel
+
+FORMAT = "nnjit-bundle"
+FORMAT_VERSION = 1
+WEB_ROOT = Path(__file__).with_name("web")
+"""The JS runtime and the page, shipped as package data."""
+SITE_FILES = ("index.html", "app.js", "style.css", "nnjit.js", "tuner.js", "wasm_worker.js")
+"""What `export_site` copies next to the bundle."""
+
+
+def schedule_key(schedule: Schedule) -> str:
+    """The canonical JSON text of a schedule (how the page, the database and the service name it)."""
+    from nnjit.tuner.database import schedule_to_json
+
+    return json.dumps(schedule_to_json(schedule), separators=(",", ":"), sort_keys=True)
+
+
+@dataclass
+class _Blob:
+    """Bytes appended to one file, each distinct content once."""
+
+    chunks: list[bytes] = field(default_factory=list[bytes])
+    size: int = 0
+    seen: dict[str, tuple[int, int]] = field(default_factory=dict[str, tuple[int, int]])
+
+    def add(self, data: bytes) -> tuple[int, int]:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in self.seen:
+            pad = -self.size % 16
+            self.chunks.append(b"\0" * pad + data)
+            self.seen[digest] = (self.size + pad, len(data))
+            self.size += pad + len(data)
+        return self.seen[digest]
+
+    def write(self, path: Path) -> None:
+        path.write_bytes(b"".join(self.chunks))
+
+
+def _io(compiled: CompiledModel) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    from nnjit.runtime.reference import main_function, to_numpy_dtype
+
+    main = main_function(compiled.module)
+
+    def spec(name: str, value: Any) -> dict[str, Any]:
+        return {"name": name, "shape": list(nn.tensor_shape(value)), "dtype": str(to_numpy_dtype(nn.element_type(value))),
+                "storage": STORAGE.get(value_kind(value), "f32")}  # fmt: skip
+
+    results = main.body.block.last_op
+    assert results is not None
+    inputs = [spec(n, a) for n, a in zip(compiled.input_names, main.body.block.args, strict=True)]
+    outputs = [spec(n, v) for n, v in zip(compiled.output_names, results.operands, strict=True)]
+    return inputs, outputs
+
+
+def _variants(kernel: KernelOp, candidates: int) -> list[Schedule]:
+    """The kernel's schedule first, then lite-space candidates valid under WebGPU's default limits."""
+    from xdsl.utils.exceptions import VerifyException
+
+    from nnjit.tuner.harness import kernel_module
+    from nnjit.tuner.lite import webgpu_lite_space
+
+    current = kernel.schedule.values
+    chosen = [current]
+    attributes = {"web.target": StringAttr("webgpu"), "web.limits": DEFAULT_LIMITS}
+    for schedule in webgpu_lite_space(kernel, DEFAULT_LIMITS).candidates:
+        if len(chosen) >= candidates:
+            break
+        if schedule in chosen:
+            continue
+        try:
+            kernel_module(kernel, schedule, attributes)
+        except VerifyException:
+            continue
+        chosen.append(schedule)
+    return chosen
+
+
+def _webgpu_section(compiled: CompiledModel, weights: _Blob, directory: Path, candidates: int) -> dict[str, Any]:
+    from nnjit.runtime.reference import constant_value
+    from nnjit.runtime.webgpu import to_device
+    from nnjit.tuner.harness import kernel_module
+    from nnjit.tuner.signature import kernel_signature
+
+    plan = plan_webgpu(compiled.module)
+    (directory / "kernels").mkdir(exist_ok=True)
+    kernel_index: dict[KernelOp, int] = {}
+    kernels: list[dict[str, Any]] = []
+    for step in plan.steps:
+        if step.kernel in kernel_index:
+            continue
+        kernel_index[step.kernel] = len(kernels)
+        variants = []
+        for number, schedule in enumerate(_variants(step.kernel, candidates)):
+            clone = step.kernel if number == 0 else kernel_module(step.kernel, schedule, {})[1]
+            shader = print_kernel(clone)
+            name = f"kernels/{hashlib.sha256(shader.text.encode()).hexdigest()[:20]}.wgsl"
+            (directory / name).write_text(shader.text)
+            variants.append({"schedule": schedule_key(schedule), "file": name, "grid": list(shader.grid),
+                             "default": number == 0})  # fmt: skip
+        kernels.append({"name": step.kernel.sym_name.data, "template": step.kernel.template.data,
+                        "signature": kernel_signature(step.kernel).digest, "inputs": len(step.args),
+                        "storage": STORAGE[value_kind(step.kernel.root)],
+                        "elements": shapes.numel(nn.tensor_shape(step.kernel.root)), "variants": variants})  # fmt: skip
+    buffers = []
+    for buffer in plan.buffers:
+        weight = None
+        if buffer.constant is not None:
+            array = constant_value(buffer.constant, compiled.weights)
+            weight = list(weights.add(to_device(array, value_kind(buffer.constant.result), "constant").tobytes()))
+        buffers.append({"role": buffer.role, "bytes": buffer.nbytes, "weight": weight})
+    return {
+        "buffers": buffers,
+        "kernels": kernels,
+        "steps": [{"kernel": kernel_index[s.kernel], "args": list(s.args), "output": s.output} for s in plan.steps],
+        "inputs": [t.to_json() for t in plan.inputs],
+        "outputs": [t.to_json() for t in plan.outputs],
+    }
+
+
+def _wasm_section(compiled: CompiledModel, weights: _Blob, directory: Path) -> dict[str, Any]:
+    from nnjit.backends.wasm import build_program
+
+    builds: list[dict[str, Any]] = []
+    placed: list[list[int]] | None = None
+    for relaxed in (True, False):
+        program = build_program(compiled.module, compiled.weights, relaxed)
+        name = f"model.{'relaxed' if relaxed else 'plain'}.wasm"
+        (directory / name).write_bytes(program.binary)
+        builds.append({"file": name, "relaxed": relaxed, "plan": program.plan.to_json()})
+        if placed is None:
+            placed = [[offset, *weights.add(data)] for offset, data in program.plan.weights]
+    return {"threaded": False, "builds": builds, "weights": placed or []}
+
+
+def _sample(values: Mapping[str, np.ndarray], specs: list[dict[str, Any]], blob: _Blob, what: str) -> dict[str, Any]:
+    from nnjit.backends.wasm import to_storage
+
+    index: dict[str, Any] = {}
+    for spec in specs:
+        if spec["name"] not in values:
+            raise NnjitError(f"the {what} have no '{spec['name']}'")
+        array = np.asarray(values[spec["name"]])
+        kind = {"float32": "f32", "bool": "bool"}.get(str(array.dtype), "i32")
+        index[spec["name"]] = list(blob.add(to_storage(array, kind, f"{what} '{spec['name']}'").tobytes()))
+    return index
+
+
+def write_bundle(directory: str | Path, webgpu: CompiledModel | None = None, wasm: CompiledModel | None = None,
+                 sample: Mapping[str, np.ndarray] | None = None, expected: Mapping[str, np.ndarray] | None = None,
+                 title: str = "model", candidates: int = 8) -> Path:  # fmt: skip
+    """Write the bundle of a model compiled for WebGPU and/or Wasm into `directory` (see the module docstring)."""
+    if webgpu is None and wasm is None:
+        raise NnjitError("a bundle needs a model compiled for 'webgpu' or 'wasm'")
+    for compiled, target in ((webgpu, "webgpu"), (wasm, "wasm")):
+        if compiled is not None and compiled.target != target:
+            raise NnjitError(f"the {target} build of a bundle must be compiled with target='{target}', "
+                             f"not '{compiled.target}'")  # fmt: skip
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    first = webgpu if webgpu is not None else wasm
+    assert first is not None
+    inputs, outputs = _io(first)
+    weights, samples = _Blob(), _Blob()
+    manifest: dict[str, Any] = {"format": FORMAT, "version": FORMAT_VERSION, "title": str(title),
+                                "nnjit": _version(), "inputs": inputs, "outputs": outputs}  # fmt: skip
+    if webgpu is not None:
+        manifest["webgpu"] = _webgpu_section(webgpu, weights, out, max(1, candidates))
+    if wasm is not None:
+        manifest["wasm"] = _wasm_section(wasm, weights, out)
+    manifest["weights"] = {"file": "weights.bin", "bytes": weights.size}
+    weights.write(out / "weights.bin")
+    if sample is not None:
+        manifest["sample"] = {"file": "sample.bin", "inputs": _sample(sample, inputs, samples, "sample inputs")}
+        if expected is not None:
+            manifest["sample"]["expected"] = _sample(expected, outputs, samples, "expected outputs")
+        samples.write(out / "sample.bin")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return out
+
+
+def export_site(directory: str | Path, **bundle: Any) -> Path:
+    """A static site: the page and runtime at `directory`, the bundle in `directory/model/`."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SITE_FILES:
+        shutil.copyfile(WEB_ROOT / name, out / name)
+    write_bundle(out / "model", **bundle)
+    return out
+
+
+def _version() -> str:
+    from nnjit import __version__
+
+    return __version__

@@ -1,0 +1,254 @@
+"""Run compiled models in Chromium: the exported page, driven through Playwright.
+
+    outputs = compiled.run(inputs, executor="chromium-webgpu")      # or "chromium-wasm"
+    page = shared_browser().open(site_dir)                          # any exported site
+    result = page.run("wasm", inputs, repeats=10)                   # outputs, per-run ms, description
+
+The executors export the module as a site (`nnjit.runtime.bundle.export_site`) into a temporary
+folder, serve it on 127.0.0.1 (`SiteServer`: COOP/COEP, so the page is cross-origin isolated and Wasm
+runs in workers), open it in Debian's Chromium (`/usr/bin/chromium`, or `$NNJIT_CHROMIUM`) and call
+`window.nnjitPage` in it: the same page and JS runtime that `nnjit export` ships, so tests of the
+executor test what users run. WebGPU in headless Chromium is Dawn's adapter (SwiftShader on a
+machine without a GPU). Any console error or uncaught exception in the page raises `NnjitError`.
+One browser per process; one page per exported module, reused while its schedules stay the same.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+
+from nnjit.errors import NnjitError
+from nnjit.runtime.serve import SiteServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--no-sandbox", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--enable-unsafe-webgpu",
+)  # fmt: skip
+"""Flags that run Debian's Chromium as root in a container, with WebGPU on (see DESIGN.md)."""
+TIMEOUT_MS = 600_000
+
+
+@dataclass
+class RunResult:
+    """What one `SitePage.run` returns: outputs as numpy, per-run milliseconds, and what ran them."""
+
+    outputs: dict[str, np.ndarray]
+    ms: list[float]
+    description: str
+    message: str
+    diffs: dict[str, float]
+    load_ms: float
+    threads: int | None
+
+
+class SitePage:
+    """One exported site open in a Chromium page (its own HTTP server on 127.0.0.1)."""
+
+    def __init__(self, browser: Any, site: Path, isolate: bool = True, context: Any = None):
+        self.server = SiteServer({"/": site}, isolate=isolate).start()
+        self.context = context if context is not None else browser.new_context()
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.errors: list[str] = []
+        self.console: list[str] = []
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda error: self.errors.append(f"page exception: {error}"))
+        self.page.on(
+            "dialog", lambda dialog: (self.errors.append(f"dialog opened: {dialog.message}"), dialog.dismiss())
+        )
+        self.page.goto(self.server.url)
+        self.evaluate("() => window.nnjitPage.ready")
+        self.manifest: dict[str, Any] = self.evaluate("() => window.nnjitPage.manifest()")
+
+    def _on_console(self, message: Any) -> None:
+        self.console.append(f"{message.type}: {message.text}")
+        if message.type == "error":
+            where = message.location.get("url", "") if isinstance(message.location, dict) else ""
+            self.errors.append(f"console error: {message.text}" + (f" ({where})" if where else ""))
+
+    def check(self) -> None:
+        """Raise `NnjitError` for any console error or exception the page has reported."""
+        if self.errors:
+            raise NnjitError(f"Chromium reported: {'; '.join(self.errors[:3])}")
+
+    def evaluate(self, script: str, argument: Any = None) -> Any:
+        """`page.evaluate`, with page errors and JS exceptions raised as `NnjitError`."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        try:
+            value = self.page.evaluate(script, argument)
+        except PlaywrightError as error:
+            raise NnjitError(f"in Chromium: {str(error).splitlines()[0]}") from None
+        self.check()
+        return value
+
+    def run(self, backend: str, inputs: Mapping[str, np.ndarray] | None = None, repeats: int = 1,
+            threads: int | None = None) -> RunResult:  # fmt: skip
+        """Run on `backend` ("webgpu" | "wasm") `repeats` times; `inputs` None runs the bundle's sample."""
+        encoded = None if inputs is None else _encode_inputs(self.manifest["inputs"], inputs)
+        options = {"inputs": encoded, "repeats": repeats, "threads": threads}
+        answer = self.evaluate("([backend, options]) => window.nnjitPage.run(backend, options)", [backend, options])
+        outputs = {spec["name"]: _decode(spec, answer["outputs"][spec["name"]]) for spec in self.manifest["outputs"]}
+        return RunResult(outputs, [float(v) for v in answer["ms"]], answer["description"], answer["message"],
+                         {k: float(v) for k, v in answer["diffs"].items()}, float(answer["loadMs"]), answer["threads"])  # fmt: skip
+
+    def tune(self, backend: str, budget_seconds: float = 10.0) -> dict[str, Any]:
+        """Tune in the page (`tuner.js`); returns its report (rows, seconds, complete)."""
+        return self.evaluate("([b, s]) => window.nnjitPage.tune(b, {budgetSeconds: s})", [backend, budget_seconds])
+
+    def screenshot(self, path: str | Path) -> Path:
+        """A full-page PNG."""
+        self.page.screenshot(path=str(path), full_page=True)
+        return Path(path)
+
+    def close(self) -> None:
+        """Close the page and stop its server."""
+        try:
+            self.context.close()
+        finally:
+            self.server.stop()
+
+
+class ChromiumBrowser:
+    """One headless Chromium started through Playwright; `open` serves and opens sites in it."""
+
+    def __init__(self, executable: str | None = None, args: Sequence[str] = CHROMIUM_ARGS, headless: bool = True):
+        path = executable or os.environ.get("NNJIT_CHROMIUM") or CHROMIUM
+        if not Path(path).exists():
+            raise NnjitError(f"the chromium executors need Chromium at {path} (`apt-get install -y chromium`)")
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            raise NnjitError("the chromium executors need Playwright (`pip install playwright`)") from None
+        self._playwright = sync_playwright().start()
+        try:
+            self.browser = self._playwright.chromium.launch(executable_path=path, args=list(args), headless=headless)
+        except Exception as error:
+            self._playwright.stop()
+            raise NnjitError(f"Chromium at {path} does not start: {str(error).splitlines()[0]}") from None
+        self.pages: list[SitePage] = []
+
+    @property
+    def version(self) -> str:
+        """Chromium's version."""
+        return str(self.browser.version)
+
+    def open(self, site: str | Path, isolate: bool = True, context: Any = None) -> SitePage:
+        """Serve `site` and open its page (in `context`, a Playwright browser context, or a fresh one)."""
+        page = SitePage(self.browser, Path(site), isolate, context)
+        self.pages.append(page)
+        return page
+
+    def new_context(self) -> Any:
+        """A fresh browser context (its own IndexedDB and caches: another "visitor")."""
+        return self.browser.new_context()
+
+    def close(self) -> None:
+        """Close every page, the browser and Playwright."""
+        for page in self.pages:
+            try:
+                page.close()
+            except Exception:  # noqa: BLE001, S110 (closing a page of a crashed browser)
+                pass
+        self.pages.clear()
+        try:
+            self.browser.close()
+        finally:
+            self._playwright.stop()
+
+
+_BROWSER: list[ChromiumBrowser] = []
+
+
+def shared_browser() -> ChromiumBrowser:
+    """The process's browser (started on first use, closed at exit)."""
+    if not _BROWSER:
+        _BROWSER.append(ChromiumBrowser())
+        atexit.register(_close_shared)
+    return _BROWSER[0]
+
+
+def _close_shared() -> None:
+    while _BROWSER:
+        _BROWSER.pop().close()
+
+
+def _encode_inputs(specs: Sequence[Mapping[str, Any]], inputs: Mapping[str, np.ndarray]) -> dict[str, str]:
+    from nnjit.backends.wasm import to_storage
+
+    names = [s["name"] for s in specs]
+    if set(inputs) != set(names):
+        raise NnjitError(f"@main takes inputs {names}; got {sorted(inputs)}")
+    encoded: dict[str, str] = {}
+    for spec in specs:
+        array = np.asarray(inputs[spec["name"]])
+        if list(array.shape) != spec["shape"] or str(array.dtype) != spec["dtype"]:
+            raise NnjitError(f"input '{spec['name']}': expected shape {tuple(spec['shape'])} dtype {spec['dtype']}, "
+                             f"got {array.shape} {array.dtype}")  # fmt: skip
+        kind = {"f32": "f32", "u32": "bool"}.get(spec["storage"], "i32")
+        encoded[spec["name"]] = base64.b64encode(to_storage(array, kind, f"input '{spec['name']}'").tobytes()).decode()
+    return encoded
+
+
+def _decode(spec: Mapping[str, Any], text: str) -> np.ndarray:
+    from nnjit.backends.wasm import from_storage
+
+    raw = np.frombuffer(base64.b64decode(text), np.uint8)
+    return from_storage(raw, spec["dtype"]).reshape(spec["shape"])
+
+
+# --- executors -----------------------------------------------------------------------------------
+
+_SITES: WeakKeyDictionary[ModuleOp, tuple[Any, SitePage, str]] = WeakKeyDictionary()
+
+
+def _site_key(module: ModuleOp, weights: Any) -> Any:
+    from nnjit.runtime.wasm import fingerprint
+
+    return fingerprint(module, weights, False)
+
+
+def page_for(module: ModuleOp, weights: Any, target: str) -> SitePage:
+    """The page of a module (exported on first use, again when its schedules change)."""
+    from nnjit.compiler import CompiledModel
+    from nnjit.runtime.bundle import export_site
+    from nnjit.runtime.reference import argument_names, main_function, result_names
+
+    key = _site_key(module, weights)
+    known = _SITES.get(module)
+    if known is not None and known[0] == key:
+        return known[1]
+    if known is not None:
+        known[1].close()
+        shutil.rmtree(known[2], ignore_errors=True)
+    attribute = module.attributes.get("web.target")
+    built_for = attribute.data if isinstance(attribute, StringAttr) else "webgpu"
+    if built_for != target:
+        raise NnjitError(f"the chromium-{target} executor runs modules compiled with target='{target}'; "
+                         f"this one was compiled for '{built_for}'")  # fmt: skip
+    main = main_function(module)
+    compiled = CompiledModel(target, module, weights, argument_names(main), result_names(main))
+    directory = tempfile.mkdtemp(prefix="nnjit-site-")
+    atexit.register(shutil.rmtree, directory, True)
+    export_site(directory, **{target: compiled}, title="nnjit executor")
+    page = shared_browser().open(directory)
+    _SITES[module] = (key, page, directory)
+    return page
+
+
+def run_in_chromium(module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: Any, target: str) -> RunResult:
+    """Run a module compiled for `target` ("webgpu" | "wasm") once in Chromium."""
+    return page_for(module, weights, target).run(target, inputs)

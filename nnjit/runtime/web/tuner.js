@@ -1,0 +1,235 @@
+// In-page JIT tuning: measure each kernel's variants on this device, keep the fastest correct one.
+//
+//   const report = await tune(model, { budgetMs: 10000, onProgress });   // model: WebGPUModel | WasmModel
+//   report.rows     // per kernel signature: variants measured, default and best time, chosen schedule
+//
+// The bundle lists each kernel's variants (its compiled schedule first, then its lite space, printed
+// by `nnjit export`). Per distinct kernel signature the tuner runs the default variant once in place
+// (on the model's real buffers, after a full run of the sample inputs) to get the reference output,
+// then each other variant: run, compare with the reference (a variant that changes results is a bug
+// and is never chosen), time (median of 5 batches, GPU timestamps when the adapter has them). Kernels
+// that cost most are tuned first; when the budget runs out the rest keep their default. A variant
+// replaces the default only when it is faster by MARGIN. Winners are kept in IndexedDB keyed by
+// device fingerprint, backend, kernel signature and nnjit version, so a reload starts tuned.
+
+const DB_NAME = "nnjit";
+const STORE = "schedules";
+const MARGIN = 0.97;
+const RTOL = 1e-3;
+const ATOL = 1e-4;
+const BATCHES = 5;
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Whether two storage byte arrays hold the same values within the tuner's tolerance. */
+export function sameOutput(actual, expected, storage) {
+  if (actual.byteLength !== expected.byteLength) return false;
+  const view = (b) => (storage === "f32" ? new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4) : new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4));
+  const a = view(actual);
+  const e = view(expected);
+  let scale = 1;
+  for (let i = 0; i < e.length; i++) scale = Math.max(scale, Math.abs(e[i]));
+  for (let i = 0; i < e.length; i++) {
+    if (storage !== "f32") {
+      if (a[i] !== e[i]) return false;
+    } else if (!(Math.abs(a[i] - e[i]) <= ATOL * scale + RTOL * Math.abs(e[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// --- IndexedDB ----------------------------------------------------------------------------------
+
+function openDatabase() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(DB_NAME, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore(STORE);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+function key(fingerprint, backend, signature, version) {
+  return `${fingerprint}|${backend}|${signature}|${version}`;
+}
+
+/** Schedules kept for this device and backend: { signature: schedule text }. */
+export async function storedChoices(fingerprint, backend, version, signatures) {
+  const db = await openDatabase();
+  const choices = {};
+  await Promise.all(signatures.map((signature) => new Promise((resolve, reject) => {
+    const request = db.transaction(STORE).objectStore(STORE).get(key(fingerprint, backend, signature, version));
+    request.onsuccess = () => {
+      if (request.result && typeof request.result.schedule === "string") choices[signature] = request.result.schedule;
+      resolve();
+    };
+    request.onerror = () => reject(request.error);
+  })));
+  db.close();
+  return choices;
+}
+
+async function storeRows(fingerprint, backend, version, rows) {
+  const db = await openDatabase();
+  const transaction = db.transaction(STORE, "readwrite");
+  for (const row of rows) {
+    transaction.objectStore(STORE).put({ schedule: row.chosen, median: row.bestMs, defaultMedian: row.defaultMs,
+      measured: row.measured, variants: row.variants, at: Date.now() }, key(fingerprint, backend, row.signature, version));
+  }
+  await new Promise((resolve, reject) => {
+    transaction.oncomplete = resolve;
+    transaction.onerror = () => reject(transaction.error);
+  });
+  db.close();
+}
+
+/** Forget every stored schedule (the page's "forget tuning" button and the tests). */
+export async function clearStored() {
+  const db = await openDatabase();
+  const transaction = db.transaction(STORE, "readwrite");
+  transaction.objectStore(STORE).clear();
+  await new Promise((resolve) => { transaction.oncomplete = resolve; });
+  db.close();
+}
+
+// --- Per backend: the kernels to tune and how to run / time one variant in place -----------------
+
+function webgpuTargets(model) {
+  const plan = model.plan;
+  const groups = new Map();
+  plan.steps.forEach((step, index) => {
+    const kernel = plan.kernels[step.kernel];
+    if (kernel.variants.length < 2 || groups.has(kernel.signature)) return;
+    groups.set(kernel.signature, {
+      signature: kernel.signature, name: kernel.name, template: kernel.template, count: 0,
+      variants: kernel.variants.map((v) => v.schedule),
+      defaultIndex: kernel.variants.findIndex((v) => v.default),
+      storage: kernel.storage,
+      async prepare(variant) { return model.stepFor(step, variant); },
+      async output(prepared) {
+        // Poison the output first (NaN / -1): a variant that skips elements cannot pass the check.
+        model.device.queue.writeBuffer(model.buffers[step.output], 0, new Uint8Array(plan.buffers[step.output].bytes).fill(0xff));
+        await model.timeStep(prepared, 1);
+        return (await model.read(step.output)).slice(0, 4 * kernel.elements);
+      },
+      async time(prepared) { return model.timeStep(prepared, 8); },
+      async choose(variant) { await model.choose(kernel.signature, variant); },
+      stepIndex: index,
+    });
+  });
+  plan.steps.forEach((step) => {
+    const group = groups.get(plan.kernels[step.kernel].signature);
+    if (group) group.count += 1;
+  });
+  return [...groups.values()];
+}
+
+function wasmTargets(model) {
+  const plan = model.plan;
+  const groups = new Map();
+  const variants = plan.variants || {};
+  plan.steps.forEach((name, index) => {
+    const options = variants[index];
+    if (!options || options.exports.length < 2 || groups.has(options.signature)) return;
+    const region = options.output;
+    groups.set(options.signature, {
+      signature: options.signature, name: options.kernel, template: options.template, count: 0,
+      variants: options.exports.map((e) => e.schedule),
+      defaultIndex: 0,
+      storage: options.storage,
+      async prepare(variant) { return options.exports[variant].name; },
+      async output(exported) {
+        new Uint8Array(model.memory.buffer).fill(0xff, region[0], region[0] + region[1]);
+        model.call(exported);
+        return new Uint8Array(model.memory.buffer).slice(region[0], region[0] + region[1]);
+      },
+      async time(exported) {
+        const repeats = 4;
+        const started = performance.now();
+        for (let i = 0; i < repeats; i++) model.call(exported);
+        return (performance.now() - started) / repeats;
+      },
+      async choose(variant) {
+        plan.steps.forEach((_, step) => {
+          const other = variants[step];
+          if (other && other.signature === options.signature) model.chosen[step] = other.exports[variant].name;
+        });
+      },
+    });
+  });
+  plan.steps.forEach((_, step) => {
+    const options = variants[step];
+    const group = options && groups.get(options.signature);
+    if (group) group.count += 1;
+  });
+  return [...groups.values()];
+}
+
+/**
+ * Tune `model` (a WebGPUModel or WasmModel that has run its inputs once) within `budgetMs`.
+ * Returns { rows, seconds, complete }; rows are kept in IndexedDB unless `store` is false.
+ */
+export async function tune(model, { budgetMs = 10000, onProgress = () => {}, store = true, version = "" } = {}) {
+  const started = performance.now();
+  const backend = model.plan.kernels ? "webgpu" : "wasm";
+  const targets = backend === "webgpu" ? webgpuTargets(model) : wasmTargets(model);
+  const rows = [];
+  for (const target of targets) {
+    const prepared = await target.prepare(target.defaultIndex);
+    const reference = await target.output(prepared);
+    const samples = [];
+    for (let i = 0; i < BATCHES; i++) samples.push(await target.time(prepared));
+    rows.push({ target, reference, signature: target.signature, kernel: target.name, template: target.template,
+      uses: target.count, variants: target.variants.length, measured: 1, rejected: 0,
+      defaultMs: median(samples), bestMs: median(samples), best: target.defaultIndex, chosen: target.variants[target.defaultIndex] });
+  }
+  rows.sort((a, b) => b.defaultMs * b.uses - a.defaultMs * a.uses);
+  const total = rows.reduce((sum, row) => sum + row.variants - 1, 0);
+  let done = 0;
+  let complete = true;
+  for (const row of rows) {
+    for (let variant = 0; variant < row.variants; variant++) {
+      if (variant === row.target.defaultIndex) continue;
+      if (performance.now() - started > budgetMs) {
+        complete = false;
+        break;
+      }
+      done += 1;
+      onProgress({ done, total, kernel: row.kernel });
+      let prepared;
+      try {
+        prepared = await row.target.prepare(variant);
+      } catch (error) {
+        row.rejected += 1; // a variant this device cannot build scores as infinitely slow
+        continue;
+      }
+      const output = await row.target.output(prepared);
+      row.measured += 1;
+      if (!sameOutput(output, row.reference, row.target.storage)) {
+        row.rejected += 1;
+        continue;
+      }
+      const samples = [];
+      for (let i = 0; i < BATCHES; i++) samples.push(await row.target.time(prepared));
+      const ms = median(samples);
+      if (ms < row.bestMs) {
+        row.bestMs = ms;
+        row.best = variant;
+      }
+    }
+    if (row.best !== row.target.defaultIndex && row.bestMs > row.defaultMs * MARGIN) {
+      row.best = row.target.defaultIndex;
+      row.bestMs = row.defaultMs;
+    }
+    row.chosen = row.target.variants[row.best];
+    await row.target.choose(row.best);
+  }
+  const clean = rows.map(({ target, reference, ...rest }) => ({ ...rest, speedup: rest.defaultMs / rest.bestMs }));
+  if (store && clean.length) await storeRows(await model.fingerprint(), backend, version, clean);
+  return { rows: clean, seconds: (performance.now() - started) / 1000, complete };
+}
