@@ -50,7 +50,9 @@ PIPELINES: dict[str, str] = {
 Executor = Callable[[ModuleOp, Mapping[str, np.ndarray], WeightStore], dict[str, np.ndarray]]
 
 
-def _reference_executor(module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: WeightStore) -> dict[str, np.ndarray]:
+def _reference_executor(
+    module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: WeightStore
+) -> dict[str, np.ndarray]:
     from nnjit.runtime.reference import run_module
     from nnjit.runtime.web_reference import run_web_module
 

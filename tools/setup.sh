@@ -3,11 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Mesa lavapipe: a software Vulkan driver, so wgpu-native has a real WebGPU adapter on CPU-only machines.
-if ! dpkg -s mesa-vulkan-drivers libvulkan1 >/dev/null 2>&1; then
+# mesa-vulkan-drivers + libvulkan1: Mesa lavapipe, a software Vulkan driver, so wgpu-native has a real
+#   WebGPU adapter on CPU-only machines.
+# chromium: Debian's browser, driven by Playwright for the in-browser runtime (never `playwright install`).
+# nodejs: V8 for the Wasm executor and the JS tests.
+APT_PACKAGES="mesa-vulkan-drivers libvulkan1 chromium nodejs"
+if ! dpkg -s $APT_PACKAGES >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $APT_PACKAGES >/dev/null
 fi
 
 python3 -m pip install --quiet --root-user-action=ignore --upgrade pip

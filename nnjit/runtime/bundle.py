@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -197,7 +198,7 @@ def _sample(values: Mapping[str, np.ndarray], specs: list[dict[str, Any]], blob:
     return index
 
 
-def write_bundle(directory: str | Path, webgpu: CompiledModel | None = None, wasm: CompiledModel | None = None,
+def write_bundle(directory: str | os.PathLike[str], webgpu: CompiledModel | None = None, wasm: CompiledModel | None = None,
                  sample: Mapping[str, np.ndarray] | None = None, expected: Mapping[str, np.ndarray] | None = None,
                  title: str = "model", candidates: int = 8) -> Path:  # fmt: skip
     """Write the bundle of a model compiled for WebGPU and/or Wasm into `directory` (see the module docstring)."""
@@ -230,7 +231,7 @@ def write_bundle(directory: str | Path, webgpu: CompiledModel | None = None, was
     return out
 
 
-def export_site(directory: str | Path, **bundle: Any) -> Path:
+def export_site(directory: str | os.PathLike[str], **bundle: Any) -> Path:
     """A static site: the page and runtime at `directory`, the bundle in `directory/model/`."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)

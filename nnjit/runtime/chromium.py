@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ class RunResult:
     diffs: dict[str, float]
     load_ms: float
     threads: int | None
+    stored: int
+    """How many kernel schedules the page found in IndexedDB for this device (tuned in an earlier visit)."""
 
 
 class SitePage:
@@ -59,25 +62,39 @@ class SitePage:
 
     def __init__(self, browser: Any, site: Path, isolate: bool = True, context: Any = None):
         self.server = SiteServer({"/": site}, isolate=isolate).start()
-        self.context = context if context is not None else browser.new_context()
+        self.owns_context = context is None
+        self.context = browser.new_context() if context is None else context
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.errors: list[str] = []
         self.console: list[str] = []
         self.page.on("console", self._on_console)
-        self.page.on("pageerror", lambda error: self.errors.append(f"page exception: {error}"))
-        self.page.on(
-            "dialog", lambda dialog: (self.errors.append(f"dialog opened: {dialog.message}"), dialog.dismiss())
-        )
+        self.page.on("pageerror", self._on_exception)
+        self.page.on("dialog", self._on_dialog)
         self.page.goto(self.server.url)
+        self.manifest: dict[str, Any] = self._ready()
+
+    def _ready(self) -> dict[str, Any]:
         self.evaluate("() => window.nnjitPage.ready")
-        self.manifest: dict[str, Any] = self.evaluate("() => window.nnjitPage.manifest()")
+        return self.evaluate("() => window.nnjitPage.manifest()")
+
+    def reload(self) -> None:
+        """Reload the page (same origin, so IndexedDB and caches persist, as for a returning visitor)."""
+        self.page.reload()
+        self.manifest = self._ready()
 
     def _on_console(self, message: Any) -> None:
         self.console.append(f"{message.type}: {message.text}")
         if message.type == "error":
             where = message.location.get("url", "") if isinstance(message.location, dict) else ""
             self.errors.append(f"console error: {message.text}" + (f" ({where})" if where else ""))
+
+    def _on_exception(self, error: Any) -> None:
+        self.errors.append(f"page exception: {error}")
+
+    def _on_dialog(self, dialog: Any) -> None:
+        self.errors.append(f"dialog opened: {dialog.message}")  # a model string that ran as code would do this
+        dialog.dismiss()
 
     def check(self) -> None:
         """Raise `NnjitError` for any console error or exception the page has reported."""
@@ -103,7 +120,8 @@ class SitePage:
         answer = self.evaluate("([backend, options]) => window.nnjitPage.run(backend, options)", [backend, options])
         outputs = {spec["name"]: _decode(spec, answer["outputs"][spec["name"]]) for spec in self.manifest["outputs"]}
         return RunResult(outputs, [float(v) for v in answer["ms"]], answer["description"], answer["message"],
-                         {k: float(v) for k, v in answer["diffs"].items()}, float(answer["loadMs"]), answer["threads"])  # fmt: skip
+                         {k: float(v) for k, v in answer["diffs"].items()}, float(answer["loadMs"]), answer["threads"],
+                         int(answer["stored"] or 0))  # fmt: skip
 
     def tune(self, backend: str, budget_seconds: float = 10.0) -> dict[str, Any]:
         """Tune in the page (`tuner.js`); returns its report (rows, seconds, complete)."""
@@ -117,7 +135,7 @@ class SitePage:
     def close(self) -> None:
         """Close the page and stop its server."""
         try:
-            self.context.close()
+            (self.context if self.owns_context else self.page).close()
         finally:
             self.server.stop()
 
@@ -130,14 +148,8 @@ class ChromiumBrowser:
         if not Path(path).exists():
             raise NnjitError(f"the chromium executors need Chromium at {path} (`apt-get install -y chromium`)")
         try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            raise NnjitError("the chromium executors need Playwright (`pip install playwright`)") from None
-        self._playwright = sync_playwright().start()
-        try:
-            self.browser = self._playwright.chromium.launch(executable_path=path, args=list(args), headless=headless)
+            self.browser = _playwright().chromium.launch(executable_path=path, args=list(args), headless=headless)
         except Exception as error:
-            self._playwright.stop()
             raise NnjitError(f"Chromium at {path} does not start: {str(error).splitlines()[0]}") from None
         self.pages: list[SitePage] = []
 
@@ -157,17 +169,33 @@ class ChromiumBrowser:
         return self.browser.new_context()
 
     def close(self) -> None:
-        """Close every page, the browser and Playwright."""
+        """Close every page and the browser."""
         for page in self.pages:
-            try:
+            with suppress(Exception):  # a page of a crashed browser cannot close cleanly
                 page.close()
-            except Exception:  # noqa: BLE001, S110 (closing a page of a crashed browser)
-                pass
         self.pages.clear()
+        self.browser.close()
+
+
+_PLAYWRIGHT: list[Any] = []
+
+
+def _playwright() -> Any:
+    """The process's Playwright driver: its sync API allows one per thread, shared by every browser."""
+    if not _PLAYWRIGHT:
         try:
-            self.browser.close()
-        finally:
-            self._playwright.stop()
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            raise NnjitError("the chromium executors need Playwright (`pip install playwright`)") from None
+        _PLAYWRIGHT.append(sync_playwright().start())
+        atexit.register(_stop_playwright)
+    return _PLAYWRIGHT[0]
+
+
+def _stop_playwright() -> None:
+    _close_shared()
+    while _PLAYWRIGHT:
+        _PLAYWRIGHT.pop().stop()
 
 
 _BROWSER: list[ChromiumBrowser] = []
@@ -177,7 +205,6 @@ def shared_browser() -> ChromiumBrowser:
     """The process's browser (started on first use, closed at exit)."""
     if not _BROWSER:
         _BROWSER.append(ChromiumBrowser())
-        atexit.register(_close_shared)
     return _BROWSER[0]
 
 
@@ -227,6 +254,11 @@ def page_for(module: ModuleOp, weights: Any, target: str) -> SitePage:
     from nnjit.runtime.bundle import export_site
     from nnjit.runtime.reference import argument_names, main_function, result_names
 
+    attribute = module.attributes.get("web.target")
+    built_for = attribute.data if isinstance(attribute, StringAttr) else "webgpu"
+    if built_for != target:
+        raise NnjitError(f"the chromium-{target} executor runs modules compiled with target='{target}'; "
+                         f"this one was compiled for '{built_for}'")  # fmt: skip
     key = _site_key(module, weights)
     known = _SITES.get(module)
     if known is not None and known[0] == key:
@@ -234,11 +266,6 @@ def page_for(module: ModuleOp, weights: Any, target: str) -> SitePage:
     if known is not None:
         known[1].close()
         shutil.rmtree(known[2], ignore_errors=True)
-    attribute = module.attributes.get("web.target")
-    built_for = attribute.data if isinstance(attribute, StringAttr) else "webgpu"
-    if built_for != target:
-        raise NnjitError(f"the chromium-{target} executor runs modules compiled with target='{target}'; "
-                         f"this one was compiled for '{built_for}'")  # fmt: skip
     main = main_function(module)
     compiled = CompiledModel(target, module, weights, argument_names(main), result_names(main))
     directory = tempfile.mkdtemp(prefix="nnjit-site-")

@@ -35,7 +35,7 @@ CONTENT_SECURITY_POLICY = (
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    server: _Server
+    server: _Server  # pyright: ignore[reportIncompatibleVariableOverride] (always our server class)
 
     def translate_path(self, path: str) -> str:
         route = unquote(urlsplit(path).path)
