@@ -36,8 +36,10 @@ import onnx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import nnjit  # noqa: E402
 from matmul_webgpu import gflops, kernel_of, matmul_model  # noqa: E402
+from peers import ORT_ENTRY, ensure_ort_web, ort_web_version  # noqa: E402
+
+import nnjit  # noqa: E402
 from nnjit.dialects.web import Schedule  # noqa: E402
 from nnjit.passes.convert_nn_to_web import WASM_DEFAULT_SCHEDULES  # noqa: E402
 from nnjit.runtime.wasm import WasmtimeExecutor  # noqa: E402
@@ -55,8 +57,6 @@ CANDIDATES = [
     ]
 ]  # fmt: skip
 """Register blocks tried besides the default (which is (8, 8), in place)."""
-NPM_CACHE = ROOT / ".cache" / "npm"
-ORT_ENTRY = NPM_CACHE / "node_modules" / "onnxruntime-web" / "dist" / "ort.node.min.mjs"
 WORK_FLOPS = 2e8
 """Each timing sample runs about this many flops."""
 
@@ -90,18 +90,6 @@ def numpy_single_thread(shapes: list[tuple[int, int, int]], repeats: int) -> lis
     return json.loads(run.stdout)
 
 
-def ensure_ort_web() -> bool:
-    """Install onnxruntime-web into the git-ignored npm cache if it is not there."""
-    if ORT_ENTRY.is_file():
-        return True
-    NPM_CACHE.mkdir(parents=True, exist_ok=True)
-    if not (NPM_CACHE / "package.json").is_file():
-        (NPM_CACHE / "package.json").write_text('{"name": "nnjit-bench-peers", "private": true}\n')
-    install = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "onnxruntime-web"], cwd=NPM_CACHE,
-                             capture_output=True, text=True, check=False)  # fmt: skip
-    return install.returncode == 0 and ORT_ENTRY.is_file()
-
-
 def ort_web(shapes: list[tuple[int, int, int]], repeats: int, folder: Path) -> tuple[str, list[float]]:
     """onnxruntime-web version and best seconds per `session.run` of each matmul."""
     jobs = []
@@ -114,7 +102,7 @@ def ort_web(shapes: list[tuple[int, int, int]], repeats: int, folder: Path) -> t
     run = subprocess.run(["node", str(ROOT / "benchmarks" / "ort_web_matmul.mjs"), str(ORT_ENTRY)], input=json.dumps(jobs),
                          capture_output=True, text=True, check=True)  # fmt: skip
     answer = json.loads(run.stdout.strip().splitlines()[-1])
-    version = json.loads((ORT_ENTRY.parent.parent / "package.json").read_text())["version"]
+    version = ort_web_version()
     return version, [min(r["seconds"]) for r in answer["results"]]
 
 

@@ -57,11 +57,11 @@ class RunResult:
     """How many kernel schedules the page found in IndexedDB for this device (tuned in an earlier visit)."""
 
 
-class SitePage:
-    """One exported site open in a Chromium page (its own HTTP server on 127.0.0.1)."""
+class BrowserPage:
+    """A Chromium page that records console errors, uncaught exceptions and dialogs as failures."""
 
-    def __init__(self, browser: Any, site: Path, isolate: bool = True, context: Any = None):
-        self.server = SiteServer({"/": site}, isolate=isolate).start()
+    def __init__(self, browser: Any, url: str, ready: str | None = None, context: Any = None, strict: bool = True):
+        self.strict = strict
         self.owns_context = context is None
         self.context = browser.new_context() if context is None else context
         self.page = self.context.new_page()
@@ -71,21 +71,14 @@ class SitePage:
         self.page.on("console", self._on_console)
         self.page.on("pageerror", self._on_exception)
         self.page.on("dialog", self._on_dialog)
-        self.page.goto(self.server.url)
-        self.manifest: dict[str, Any] = self._ready()
-
-    def _ready(self) -> dict[str, Any]:
-        self.evaluate("() => window.nnjitPage.ready")
-        return self.evaluate("() => window.nnjitPage.manifest()")
-
-    def reload(self) -> None:
-        """Reload the page (same origin, so IndexedDB and caches persist, as for a returning visitor)."""
-        self.page.reload()
-        self.manifest = self._ready()
+        self.page.goto(url)
+        if ready is not None:
+            self.page.wait_for_function(ready)
+            self.check()
 
     def _on_console(self, message: Any) -> None:
         self.console.append(f"{message.type}: {message.text}")
-        if message.type == "error":
+        if message.type == "error" and self.strict:
             where = message.location.get("url", "") if isinstance(message.location, dict) else ""
             self.errors.append(f"console error: {message.text}" + (f" ({where})" if where else ""))
 
@@ -112,6 +105,37 @@ class SitePage:
         self.check()
         return value
 
+    def screenshot(self, path: str | Path) -> Path:
+        """A full-page PNG."""
+        self.page.screenshot(path=str(path), full_page=True)
+        return Path(path)
+
+    def close(self) -> None:
+        """Close the page (and its context, if the page made it)."""
+        (self.context if self.owns_context else self.page).close()
+
+
+class SitePage(BrowserPage):
+    """One exported site open in a Chromium page, served by its own HTTP server on 127.0.0.1."""
+
+    def __init__(self, browser: Any, site: Path, isolate: bool = True, context: Any = None):
+        self.server = SiteServer({"/": site}, isolate=isolate).start()
+        try:
+            super().__init__(browser, self.server.url, None, context)
+            self.manifest: dict[str, Any] = self._ready()
+        except BaseException:
+            self.server.stop()
+            raise
+
+    def _ready(self) -> dict[str, Any]:
+        self.evaluate("() => window.nnjitPage.ready")
+        return self.evaluate("() => window.nnjitPage.manifest()")
+
+    def reload(self) -> None:
+        """Reload the page (same origin, so IndexedDB and caches persist, as for a returning visitor)."""
+        self.page.reload()
+        self.manifest = self._ready()
+
     def run(self, backend: str, inputs: Mapping[str, np.ndarray] | None = None, repeats: int = 1,
             threads: int | None = None) -> RunResult:  # fmt: skip
         """Run on `backend` ("webgpu" | "wasm") `repeats` times; `inputs` None runs the bundle's sample."""
@@ -127,15 +151,10 @@ class SitePage:
         """Tune in the page (`tuner.js`); returns its report (rows, seconds, complete)."""
         return self.evaluate("([b, s]) => window.nnjitPage.tune(b, {budgetSeconds: s})", [backend, budget_seconds])
 
-    def screenshot(self, path: str | Path) -> Path:
-        """A full-page PNG."""
-        self.page.screenshot(path=str(path), full_page=True)
-        return Path(path)
-
     def close(self) -> None:
         """Close the page and stop its server."""
         try:
-            (self.context if self.owns_context else self.page).close()
+            super().close()
         finally:
             self.server.stop()
 
@@ -151,7 +170,7 @@ class ChromiumBrowser:
             self.browser = _playwright().chromium.launch(executable_path=path, args=list(args), headless=headless)
         except Exception as error:
             raise NnjitError(f"Chromium at {path} does not start: {str(error).splitlines()[0]}") from None
-        self.pages: list[SitePage] = []
+        self.pages: list[BrowserPage] = []
 
     @property
     def version(self) -> str:
@@ -161,6 +180,12 @@ class ChromiumBrowser:
     def open(self, site: str | Path, isolate: bool = True, context: Any = None) -> SitePage:
         """Serve `site` and open its page (in `context`, a Playwright browser context, or a fresh one)."""
         page = SitePage(self.browser, Path(site), isolate, context)
+        self.pages.append(page)
+        return page
+
+    def open_url(self, url: str, ready: str | None = None, context: Any = None, strict: bool = True) -> BrowserPage:
+        """Open any page; `ready`: a JS predicate to wait for; `strict`: console errors fail (exceptions always do)."""
+        page = BrowserPage(self.browser, url, ready, context, strict)
         self.pages.append(page)
         return page
 

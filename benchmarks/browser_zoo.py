@@ -1,0 +1,176 @@
+"""nnjit vs onnxruntime-web in one Chromium session: every zoo model on WebGPU and on Wasm.
+
+    python benchmarks/browser_zoo.py --markdown docs/benchmarks/browser-zoo.md
+    python benchmarks/browser_zoo.py --models gpt2 --seq 16 --repeats 20 --tune-budget 10
+
+Per model: nnjit's exported page (`nnjit.export`) tunes in the page on this device (WebGPU and Wasm,
+`--tune-budget` seconds each), then runs `--repeats` times per backend; onnxruntime-web (npm, the
+`ort.all` bundle) runs the same ONNX file on its WebGPU and Wasm execution providers in another tab
+of the same browser, with the same Wasm thread count. Both sides are timed the same way: wall clock
+in the page around one inference call (inputs in, outputs back in JS). Reported: median ms, the
+ratio ORT / nnjit (> 1: nnjit faster), each side's largest |difference| from native onnxruntime,
+and the first-run and load times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from peers import ORT_DIST, ensure_ort_web, ort_web_version  # noqa: E402
+
+import nnjit  # noqa: E402
+from nnjit.models.zoo import ZOO_MODELS, example_inputs, zoo_path  # noqa: E402
+from nnjit.runtime.chromium import ChromiumBrowser  # noqa: E402
+from nnjit.runtime.serve import SiteServer  # noqa: E402
+
+BACKENDS = ("webgpu", "wasm")
+
+
+def progress(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def max_error(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> float:
+    return max(float(np.max(np.abs(outputs[k].astype(np.float64) - v))) for k, v in reference.items())
+
+
+def feeds(inputs: dict[str, np.ndarray]) -> dict[str, Any]:
+    return {n: {"dtype": str(a.dtype), "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode()}
+            for n, a in inputs.items()}  # fmt: skip
+
+
+def decode(outputs: dict[str, Any]) -> dict[str, np.ndarray]:
+    kinds = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "bool": np.bool_}
+    return {
+        n: np.frombuffer(base64.b64decode(o["data"]), kinds[o["dtype"]]).reshape(o["shape"]) for n, o in outputs.items()
+    }
+
+
+def bench_model(browser: ChromiumBrowser, peer: Any, name: str, model: Path, inputs: dict[str, np.ndarray],
+                args: argparse.Namespace, folder: Path) -> dict[str, Any]:  # fmt: skip
+    shapes = {k: v.shape for k, v in inputs.items()}
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    reference = dict(zip([o.name for o in session.get_outputs()], session.run(None, inputs), strict=True))
+    progress(f"{name}: export")
+    started = time.perf_counter()
+    site = nnjit.export(model, folder / name, shapes, BACKENDS, inputs, name, args.candidates, kernel_db=False)
+    export_s = time.perf_counter() - started
+    shutil.copyfile(model, folder / "onnx" / f"{name}.onnx")
+    page = browser.open(site)
+    row: dict[str, Any] = {"model": name, "shape": "x".join(map(str, inputs["input_ids"].shape)), "export_s": export_s}
+    for backend in BACKENDS:
+        threads = args.threads if backend == "wasm" else None
+        first = page.run(backend, inputs, repeats=1, threads=threads)
+        progress(f"{name}: nnjit {backend} tuning ({args.tune_budget:.0f} s budget)")
+        report = page.tune(backend, args.tune_budget)
+        result = page.run(backend, inputs, repeats=args.repeats, threads=threads)
+        row[f"nnjit_{backend}"] = statistics.median(result.ms)
+        row[f"nnjit_{backend}_first"] = first.ms[0]
+        row[f"nnjit_{backend}_load"] = first.load_ms
+        row[f"nnjit_{backend}_err"] = max_error(result.outputs, reference)
+        row[f"nnjit_{backend}_tuned"] = sum(r["best"] != 0 for r in report["rows"])
+        row[f"nnjit_{backend}_kernels"] = len(report["rows"])
+        if backend == "wasm":
+            row["threads"] = result.threads
+        progress(f"{name}: onnxruntime-web {backend}")
+        answer = peer.evaluate("(job) => window.ortBench.run(job)", {"model": f"/onnx/{name}.onnx", "ep": backend,
+                               "threads": row.get("threads") or 1, "feeds": feeds(inputs), "repeats": args.repeats})  # fmt: skip
+        row[f"ort_{backend}"] = statistics.median(answer["ms"])
+        row[f"ort_{backend}_first"] = answer["firstMs"]
+        row[f"ort_{backend}_load"] = answer["loadMs"]
+        row[f"ort_{backend}_err"] = max_error(decode(answer["outputs"]), reference)
+    page.close()
+    return row
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = ("| model | shape | nnjit WebGPU ms | ORT Web WebGPU ms | WebGPU ratio | nnjit Wasm ms | ORT Web Wasm ms | "
+            "Wasm ratio | Wasm threads | max err nnjit (WebGPU / Wasm) | max err ORT Web (WebGPU / Wasm) |")  # fmt: skip
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['shape']} | {r['nnjit_webgpu']:.2f} | {r['ort_webgpu']:.2f} | "
+            f"{r['ort_webgpu'] / r['nnjit_webgpu']:.2f}x | {r['nnjit_wasm']:.3f} | {r['ort_wasm']:.3f} | "
+            f"{r['ort_wasm'] / r['nnjit_wasm']:.2f}x | {r['threads']} | {r['nnjit_webgpu_err']:.1e} / {r['nnjit_wasm_err']:.1e} | "
+            f"{r['ort_webgpu_err']:.1e} / {r['ort_wasm_err']:.1e} |"
+        )
+    return "\n".join(lines)
+
+
+def first_run_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| model | nnjit WebGPU load + first run ms | ORT Web WebGPU session + first run ms | "
+             "nnjit Wasm load + first run ms | ORT Web Wasm session + first run ms | kernels tuned (WebGPU / Wasm) |",
+             "|" + "---|" * 6]  # fmt: skip
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['nnjit_webgpu_load'] + r['nnjit_webgpu_first']:.0f} | "
+            f"{r['ort_webgpu_load'] + r['ort_webgpu_first']:.0f} | {r['nnjit_wasm_load'] + r['nnjit_wasm_first']:.0f} | "
+            f"{r['ort_wasm_load'] + r['ort_wasm_first']:.0f} | {r['nnjit_webgpu_tuned']}/{r['nnjit_webgpu_kernels']} / "
+            f"{r['nnjit_wasm_tuned']}/{r['nnjit_wasm_kernels']} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="*", default=sorted(ZOO_MODELS))
+    parser.add_argument("--seq", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--tune-budget", type=float, default=10.0)
+    parser.add_argument("--candidates", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=None, help="Wasm threads (default: the page's choice)")
+    parser.add_argument("--markdown", type=Path)
+    args = parser.parse_args()
+    if not ensure_ort_web():
+        sys.exit("cannot install onnxruntime-web from npm")
+    folder = Path(tempfile.mkdtemp(prefix="nnjit-browser-bench-"))
+    (folder / "onnx").mkdir()
+    browser = ChromiumBrowser()
+    peer_server = SiteServer({"/ort/": ORT_DIST, "/onnx/": folder / "onnx", "/": ROOT / "benchmarks" / "browser"},
+                             csp=False).start()  # fmt: skip
+    peer = browser.open_url(
+        peer_server.url + "ort_page.html", ready="() => window.ortBench !== undefined", strict=False
+    )  # ORT Web logs its warnings as console errors
+    rows = []
+    try:
+        for name in args.models:
+            rows.append(
+                bench_model(browser, peer, name, zoo_path(name), example_inputs(name, 1, args.seq), args, folder)
+            )
+    finally:
+        browser.close()
+        peer_server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    machine = f"{platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, {platform.system()}"
+    text = (
+        f"# nnjit vs onnxruntime-web in Chromium, zoo models\n\n"
+        f"Measured {date.today()} with `python benchmarks/browser_zoo.py --seq {args.seq} --repeats {args.repeats} "
+        f"--tune-budget {args.tune_budget:g}` on {machine}; Chromium {browser.version} (headless; WebGPU = Dawn on "
+        f"SwiftShader, a CPU rasteriser: no GPU here), onnxruntime-web {ort_web_version()} (npm, `ort.all.min.mjs`).\n"
+        f"Median ms of {args.repeats} runs after tuning in the page; ratio = ORT Web / nnjit (> 1: nnjit faster). "
+        f"Errors: largest |difference| from native onnxruntime (CPU) on the same inputs.\n\n"
+        f"{table(rows)}\n\n## Load and first run\n\n{first_run_table(rows)}\n"
+    )
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
