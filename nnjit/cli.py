@@ -4,6 +4,9 @@
     nnjit run model.onnx --shape input_ids=1x16 --check           # run, compare with onnxruntime
     nnjit tune model.onnx --shape input_ids=1x16 --target webgpu --budget 30 --report tuning.html
     nnjit ops                                                     # the ONNX ops nnjit converts
+    nnjit export model.onnx --shape input_ids=1x16 -o dist/      # a static site (cli_web.py)
+    nnjit serve dist/                                             # serve it on 127.0.0.1 with COOP/COEP
+    nnjit kernel-db serve --port 8765                             # the kernel-db service (cli_kerneldb.py)
 
 Bad input (missing file, malformed model, unsupported op, wrong shape) prints one line,
 `nnjit: error: ...`, and exits with status 2; never a traceback.
@@ -123,7 +126,7 @@ def command_tune(args: argparse.Namespace) -> None:
     compiled = compile(args.model, _shapes(args.shape), target=args.target, kernel_db=False)
     report = tune(
         compiled, args.budget, database=args.db, timing=Timing(repeats=args.repeats), retune=args.retune,
-        progress=not args.quiet, name=Path(args.model).name,
+        progress=not args.quiet, name=Path(args.model).name, service=args.service,
     )  # fmt: skip
     print(report.table())
     if args.report:
@@ -176,10 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
     tuner.add_argument("--retune", action="store_true", help="measure kernels the database already has")
     tuner.add_argument("--report", metavar="FILE.html", help="write an HTML report of the search")
     tuner.add_argument("--quiet", action="store_true", help="no progress bar")
+    tuner.add_argument("--service", metavar="URL", help="kernel-db service to share schedules with (docs/kernel-db.md)")
     tuner.set_defaults(handler=command_tune)
 
     lister = commands.add_parser("ops", help="list supported ONNX ops")
     lister.set_defaults(handler=command_ops)
+
+    from nnjit.cli_kerneldb import add_kernel_db_parser
+    from nnjit.cli_web import add_web_parsers
+
+    add_kernel_db_parser(commands)
+    add_web_parsers(commands)
     return parser
 
 

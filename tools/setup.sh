@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 #   WebGPU adapter on CPU-only machines.
 # chromium: Debian's browser, driven by Playwright for the in-browser runtime (never `playwright install`).
 # nodejs: V8 for the Wasm executor and the JS tests.
-APT_PACKAGES="mesa-vulkan-drivers libvulkan1 chromium nodejs"
+# postgresql: the kernel-db service's PostgreSQL store, tested against a server the tests start.
+APT_PACKAGES="mesa-vulkan-drivers libvulkan1 chromium nodejs postgresql"
 if ! dpkg -s $APT_PACKAGES >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
@@ -17,4 +18,4 @@ fi
 python3 -m pip install --quiet --root-user-action=ignore --upgrade pip
 # torch is not needed to run nnjit or its tests; it is only for regenerating the model zoo, and then
 # only as `pip install torch==2.13.0` (the CPU build; any other spec pulls a multi-GB CUDA build).
-python3 -m pip install --quiet --root-user-action=ignore -e ".[test,export,web]"
+python3 -m pip install --quiet --root-user-action=ignore -e ".[test,export,web,service]"

@@ -52,7 +52,7 @@ def _summary(report: TuningReport) -> str:
             f"<td class=n>{k.lite_size} / {k.full_size}</td><td class=n>{k.measured}</td>"
             f"<td class=n>{_us(k.default_median)}</td><td class=n>{_us(k.best_median)}</td>"
             f"<td class=n>{k.speedup:.2f}x <svg width='{speed_bar}' height='8'><rect class='chosen' width='{speed_bar}' "
-            f"height='8'/></svg></td><td><code>{html.escape(chosen)}</code> <span class=muted>{k.source}</span></td></tr>"
+            f"height='8'/></svg></td><td><code>{html.escape(chosen)}</code> <span class=muted>{k.source} {html.escape(k.shared_summary)}</span></td></tr>"
         )
     head = ("<tr><th>kernel</th><th>template</th><th>problem</th><th>count</th><th>lite / full</th><th>measured</th>"
             "<th>default µs</th><th>best µs</th><th>speedup</th><th>chosen schedule</th></tr>")  # fmt: skip
@@ -60,7 +60,7 @@ def _summary(report: TuningReport) -> str:
 
 
 def _compile_cost(report: TuningReport) -> str:
-    built = [r for k in report.kernels if k.source == "tuned" for r in k.results if r.compile_seconds]
+    built = [r for k in report.kernels if k.source in ("tuned", "shared") for r in k.results if r.compile_seconds]
     if not built:
         return "<p class=muted>No candidate was built in this run (all kernels came from the database).</p>"
     printing = [r.print_seconds for r in built]

@@ -12,6 +12,13 @@ occurrences) first, until every lite space is measured or the `budget` (seconds 
 the call) is spent; every candidate's output is checked against the oracle once (`measure`). The
 best schedule of each kernel (lowest median; the default when nothing beat it) is written to the
 database (complete or not) and set on every kernel of the model with that signature.
+
+With `service` (a kernel-db service URL, docs/kernel-db.md), the signatures left to measure are
+looked up there first and what comes back is vetted (`nnjit.kerneldb.shared`). A kernel with vetted
+schedules measured on this device (by anyone) measures only its default and those (at most
+`SHARED_TRIES`): the fastest is adopted when it beats the default here (source `shared`, no search),
+else the kernel is searched as usual. Other devices' schedules (hints) join the search's front. What
+was measured is uploaded afterwards.
 """
 
 from __future__ import annotations
@@ -40,6 +47,24 @@ if TYPE_CHECKING:
 
 DEFAULT_BUDGET = 30.0
 """Seconds of tuning per model unless told otherwise."""
+SHARED_TRIES = 3
+"""Schedules the kernel-db service offers from this device that are measured per kernel, at most."""
+
+
+@dataclass
+class SharedOffer:
+    """A schedule the kernel-db service offered for a kernel, and what became of it.
+
+    `origin`: `device` (measured on this device's fingerprint) or `hint` (another device). `status`:
+    `rejected` (failed vetting, `reason` says why), `default` (it is the default), `vetted` (not
+    measured yet), then `adopted`, `slower`, `wrong` or `failed` (a device offer after its trial),
+    `measured` or `chosen` (a hint measured in the search), `unmeasured` (the budget ran out).
+    """
+
+    origin: str
+    status: str
+    schedule: Schedule | None = None
+    reason: str = ""
 
 
 @dataclass
@@ -55,8 +80,19 @@ class KernelTuning:
     default: Schedule
     results: list[CandidateResult] = field(default_factory=list[CandidateResult])
     source: str = "tuned"
-    """`tuned` (measured now), `database` (a complete record was found) or `untimed` (budget ran out first)."""
+    """`tuned` (searched now), `shared` (a kernel-db offer adopted after measuring it and the default, no
+    search), `database` (a complete record was found) or `untimed` (budget ran out first)."""
     chosen: Schedule | None = None
+    shared: list[SharedOffer] = field(default_factory=list[SharedOffer])
+    """What the kernel-db service offered (empty without a service)."""
+
+    @property
+    def shared_summary(self) -> str:
+        """`offers: 1 adopted, 2 rejected` (empty when nothing was offered)."""
+        counts: dict[str, int] = {}
+        for offer in self.shared:
+            counts[offer.status] = counts.get(offer.status, 0) + 1
+        return f"offers: {', '.join(f'{n} {s}' for s, n in counts.items())}" if counts else ""
 
     @property
     def default_result(self) -> CandidateResult | None:
@@ -105,11 +141,15 @@ class TuningReport:
     wall_seconds: float = 0.0
     out_of_budget: bool = False
     database: str = ""
+    service: str = ""
+    """The kernel-db service used, if any."""
+    service_note: str = ""
+    """What happened there: the lookup and the upload, one line."""
 
     @property
     def candidates_measured(self) -> int:
         """Candidates measured in this call, over all kernels."""
-        return sum(k.measured for k in self.kernels if k.source == "tuned")
+        return sum(k.measured for k in self.kernels if k.source in ("tuned", "shared"))
 
     def model_seconds(self, tuned: bool) -> float:
         """Sum over kernels of (occurrences x median): default schedules, or the chosen ones."""
@@ -125,10 +165,11 @@ class TuningReport:
                  f"{'default us':>10} {'best us':>9} {'speedup':>7}  chosen"]  # fmt: skip
         for k in self.kernels:
             chosen = describe(k.chosen) if k.chosen is not None else "-"
+            notes = "; ".join(n for n in ("" if k.source == "tuned" else k.source, k.shared_summary) if n)
             lines.append(
                 f"{k.names[0][:22]:<22} {k.template:<11} {k.problem.describe()[:18]:<18} {len(k.names):>2} "
                 f"{f'{k.lite_size}/{k.full_size}':>11} {k.measured:>4} {_us(k.default_median):>10} "
-                f"{_us(k.best_median):>9} {k.speedup:>6.2f}x  {chosen}{'' if k.source == 'tuned' else f' ({k.source})'}"
+                f"{_us(k.best_median):>9} {k.speedup:>6.2f}x  {chosen}{f' ({notes})' if notes else ''}"
             )
         default, tuned = self.model_seconds(False), self.model_seconds(True)
         lines.append(
@@ -136,6 +177,7 @@ class TuningReport:
             f"{self.wall_seconds:.1f} s (budget {self.budget:g} s{', exhausted' if self.out_of_budget else ''}); "
             f"sum of kernel medians {_us(default)} us -> {_us(tuned)} us"
             + (f"; kernel database {self.database}" if self.database else "")
+            + (f"; kernel-db service {self.service}: {self.service_note}" if self.service else "")
         )
         return "\n".join(lines)
 
@@ -163,6 +205,10 @@ class _Search:
     queue: list[Schedule]
     case: OracleCase | None = None
     stored: bool = False
+    shared: list[Schedule] = field(default_factory=list[Schedule])
+    """Offers from this device on trial (measured after the default, before any search)."""
+    rest: list[Schedule] = field(default_factory=list[Schedule])
+    """The search's candidates, held back while `shared` is on trial."""
 
     @property
     def weight(self) -> float:
@@ -180,6 +226,10 @@ class _Progress:
             except ImportError:
                 return
             self.bar = tqdm(total=total, desc="tuning", unit="cand", file=sys.stderr, leave=False)
+
+    def grow(self, more: int) -> None:
+        if self.bar is not None:
+            self.bar.total += more
 
     def step(self, name: str) -> None:
         if self.bar is not None:
@@ -204,11 +254,13 @@ def tune(
     progress: bool = True,
     seed: int = 0,
     name: str = "",
+    service: str | None = None,
 ) -> TuningReport:
     """Tune every kernel of a compiled model (or lowered module) on its target's device; see the module docstring.
 
     `database`: a path or open `KernelDatabase`, None for the default cache file, False for none.
     `strict`: raise `WrongResultError` on a candidate that differs from the oracle (else warn and skip it).
+    `service`: a kernel-db service URL to take offers from and upload measurements to (module docstring).
     The chosen schedules are set on the model's kernels; the report describes the search.
     """
     started = time.perf_counter()
@@ -228,11 +280,25 @@ def tune(
         searches, cached = _plan(module, backend, device, db, retune)
         report = TuningReport(name, device, budget, [s.entry for s in searches] + cached)
         report.database = str(db.path) if db is not None else ""
+        upload_to = None
+        if service:
+            from nnjit.kerneldb.shared import fetch_offers
+
+            offers, report.service_note = fetch_offers(
+                service, backend, device, {s.entry.signature: s.kernel for s in searches}
+            )
+            report.service, upload_to = service, (service if offers is not None else None)
+            _offer(searches, offers or {})
         tuner = _Tuner(backend, device, db, timing or Timing(), retune, strict, seed, started + budget, report)
         tuner.run(searches, progress)
     finally:
         if db is not None and not isinstance(database, KernelDatabase):
             db.close()
+    if report.service:
+        from nnjit.kerneldb.shared import upload_results
+
+        uploaded = upload_results(upload_to, backend, device, report.kernels) if upload_to else "upload skipped"
+        report.service_note += f"; {uploaded}"
     _apply(module, backend, report.kernels)
     report.kernels.sort(key=lambda k: -len(k.names) * (0 if math.isinf(k.best_median) else k.best_median))
     report.wall_seconds = time.perf_counter() - started
@@ -247,6 +313,27 @@ def _database(database: str | Path | KernelDatabase | bool | None) -> KernelData
     if database is None or database is True:
         return KernelDatabase()
     return KernelDatabase(database)
+
+
+def _offer(searches: Sequence[_Search], offers: dict[str, list[SharedOffer]]) -> None:
+    """Put vetted offers into the queues: this device's on trial after the default, hints at the search's front."""
+    for search in searches:
+        entry = search.entry
+        entry.shared = offers.get(entry.signature, [])
+        default, lite = search.queue[0], search.queue[1:]
+        for offer in entry.shared:
+            if offer.status == "vetted" and offer.schedule == default:
+                offer.status = "default"
+        vetted = [o for o in entry.shared if o.status == "vetted" and o.schedule is not None]
+        trial = [o.schedule for o in vetted if o.origin == "device" and o.schedule is not None][:SHARED_TRIES]
+        hints = [
+            o.schedule for o in vetted if o.origin == "hint" and o.schedule is not None and o.schedule not in trial
+        ]
+        rest = [*hints, *(s for s in lite if s not in trial and s not in hints)]
+        if trial:
+            search.queue, search.shared, search.rest = [default, *trial], trial, rest
+        else:
+            search.queue = [default, *rest]
 
 
 def _plan(
@@ -323,13 +410,47 @@ class _Tuner:
         result = measure(self.backend, search.kernel, schedule, search.case, self.timing, best, self.strict)
         search.entry.results.append(result)
         bar.step(search.entry.names[0])
-        if not search.queue:
+        if not search.queue and not (search.shared and self.settle(search, bar)):
             self.finish(search)
+
+    def settle(self, search: _Search, bar: _Progress) -> bool:
+        """After a trial of offers: adopt the fastest when it beat the default, else search (True: search goes on)."""
+        entry, trial = search.entry, search.shared
+        search.shared = []
+        best = entry.best
+        adopted = best is not None and best.schedule in trial and best.median < entry.default_median
+        results = {r.schedule: r for r in entry.results}
+        for offer in entry.shared:
+            result = results.get(offer.schedule) if offer.schedule is not None else None
+            if offer.status != "vetted" or offer.schedule not in trial or result is None:
+                continue
+            if not result.ok:
+                offer.status, offer.reason = result.status, result.message
+            elif adopted and best is not None and offer.schedule == best.schedule:
+                offer.status = "adopted"
+            else:
+                offer.status = "slower"
+                offer.reason = f"{_us(result.median)} us here, default {_us(entry.default_median)} us"
+        if adopted:
+            entry.source, search.rest = "shared", []
+            return False
+        search.queue, search.rest = search.rest, []
+        bar.grow(len(search.queue))
+        return bool(search.queue)
 
     def finish(self, search: _Search) -> None:
         """Choose the best schedule of one kernel and write its record (complete when nothing is left)."""
         search.stored = True
         entry, best = search.entry, search.entry.best
+        results = {r.schedule: r for r in entry.results}
+        for offer in (o for o in entry.shared if o.status == "vetted"):  # hints, or a trial the budget cut short
+            result = results.get(offer.schedule) if offer.schedule is not None else None
+            if result is None:
+                offer.status = "unmeasured"
+            elif not result.ok:
+                offer.status, offer.reason = result.status, result.message
+            else:
+                offer.status = "chosen" if best is not None and offer.schedule == best.schedule else "measured"
         if best is None:
             entry.source = "untimed" if not entry.results else entry.source
             return
@@ -338,7 +459,7 @@ class _Tuner:
             record = Record(
                 self.device.fingerprint, self.backend.name, entry.signature, entry.template, best.schedule,
                 best.median, entry.default_median, entry.lite_size, entry.full_size,
-                [r.to_json() for r in entry.results], complete=not search.queue,
+                [r.to_json() for r in entry.results], complete=not search.queue and not search.rest,
             )  # fmt: skip
             self.db.store(record, replace=self.retune)
 
