@@ -147,9 +147,10 @@ class SitePage(BrowserPage):
                          {k: float(v) for k, v in answer["diffs"].items()}, float(answer["loadMs"]), answer["threads"],
                          int(answer["stored"] or 0))  # fmt: skip
 
-    def tune(self, backend: str, budget_seconds: float = 10.0) -> dict[str, Any]:
-        """Tune in the page (`tuner.js`); returns its report (rows, seconds, complete)."""
-        return self.evaluate("([b, s]) => window.nnjitPage.tune(b, {budgetSeconds: s})", [backend, budget_seconds])
+    def tune(self, backend: str, budget_seconds: float = 10.0, service: str | None = None) -> dict[str, Any]:
+        """Tune in the page (`tuner.js`), sharing with a kernel-db `service`; returns its report."""
+        options = {"budgetSeconds": budget_seconds, "service": service}
+        return self.evaluate("([b, o]) => window.nnjitPage.tune(b, o)", [backend, options])
 
     def close(self) -> None:
         """Close the page and stop its server."""

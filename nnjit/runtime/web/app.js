@@ -145,15 +145,18 @@ function showTuning(report) {
     body.appendChild(tr);
   }
   const measured = report.rows.reduce((s, r) => s + r.measured, 0);
-  $("tuning-summary").textContent = `Tuned ${report.rows.length} kernels (${measured} variants measured) in ${report.seconds.toFixed(1)} s${report.complete ? "" : " (budget reached)"}.`;
+  const shared = report.rows.filter((r) => r.source === "shared").length;
+  $("tuning-summary").textContent = `Tuned ${report.rows.length} kernels (${measured} variants measured) in ${report.seconds.toFixed(1)} s${report.complete ? "" : " (budget reached)"}` +
+    (shared ? `; ${shared} from the kernel-db service` : "") + (report.uploaded ? `; ${report.uploaded} measurements shared` : "") + ".";
 }
 
-async function tuneBackend(backend, { budgetSeconds = 10 } = {}) {
+async function tuneBackend(backend, { budgetSeconds = 10, service = null } = {}) {
   const m = await model(backend);
   await m.run(sample.inputs); // the kernels' buffers then hold realistic values
   const report = await tune(m, {
     budgetMs: budgetSeconds * 1000,
     version: bundle.manifest.nnjit,
+    service: service || new URLSearchParams(location.search).get("service"),
     onProgress: ({ done, total, kernel }) => setStatus(`Tuning ${backend}: variant ${done} of ${total} (${kernel})…`),
   });
   showTuning(report);

@@ -173,11 +173,82 @@ function wasmTargets(model) {
   return [...groups.values()];
 }
 
+// --- The kernel-db service (nnjit kernel-db serve; docs/kernel-db.md) ---------------------------
+
+/** JSON with sorted keys and no spaces: the canonical schedule text of the manifest and the service. */
+export function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function kebab(name) {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** This device as the service names it: `<backend>-<16 hex>`, with its limits (kebab-case, as wgpu-native's). */
+async function serviceDevice(model, backend) {
+  const fingerprint = `${backend}-${(await model.fingerprint()).slice(0, 16)}`;
+  const limits = {};
+  if (backend === "webgpu") {
+    for (const name of ["maxComputeInvocationsPerWorkgroup", "maxComputeWorkgroupSizeX", "maxComputeWorkgroupSizeY",
+      "maxComputeWorkgroupSizeZ", "maxComputeWorkgroupStorageSize", "maxStorageBufferBindingSize"]) {
+      limits[kebab(name)] = Number(model.device.limits[name]);
+    }
+  } else {
+    limits.v128_registers = 16;
+  }
+  return { fingerprint, backend, limits };
+}
+
+async function post(service, path, body) {
+  const response = await fetch(new URL(path, service), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(`kernel-db service ${path}: ${answer.error || response.status}`);
+  return answer;
+}
+
+/** The service's offers per signature, as variant indices: this device's records first, then hints. */
+async function sharedOffers(service, device, rows, version) {
+  const answer = await post(service, "v1/lookup", { device, signatures: rows.map((r) => r.signature), version });
+  const offers = {};
+  for (const row of rows) {
+    const entries = (answer.results && answer.results[row.signature]) || [];
+    const index = (entry) => row.target.variants.indexOf(canonical(entry.schedule));
+    // Downloads are untrusted: only schedules this bundle already has as variants are ever run,
+    // and each is checked against the default's output and re-measured here before it is used.
+    offers[row.signature] = {
+      device: entries.filter((e) => e.source === "device").map(index).filter((i) => i >= 0 && i !== row.target.defaultIndex),
+      hints: entries.filter((e) => e.source === "hint").map(index).filter((i) => i >= 0 && i !== row.target.defaultIndex),
+    };
+  }
+  return offers;
+}
+
+async function upload(service, device, rows, version) {
+  const records = [];
+  for (const row of rows) {
+    for (const [variant, ms] of Object.entries(row.timings)) {
+      records.push({ signature: row.signature, template: row.template, schedule: JSON.parse(row.target.variants[variant]),
+        median: ms / 1000, default_median: row.defaultMs / 1000, version });
+    }
+  }
+  for (let i = 0; i < records.length; i += 200) await post(service, "v1/records", { device, records: records.slice(i, i + 200) });
+  return records.length;
+}
+
+// --- The search ---------------------------------------------------------------------------------
+
 /**
  * Tune `model` (a WebGPUModel or WasmModel that has run its inputs once) within `budgetMs`.
- * Returns { rows, seconds, complete }; rows are kept in IndexedDB unless `store` is false.
+ * With `service` (a kernel-db service URL), kernels whose schedules this device already shared are
+ * only re-measured against the default (source "shared"), the rest searched ("searched"), and every
+ * correct measurement is uploaded afterwards. Returns { rows, seconds, complete, uploaded }; rows
+ * are kept in IndexedDB unless `store` is false.
  */
-export async function tune(model, { budgetMs = 10000, onProgress = () => {}, store = true, version = "" } = {}) {
+export async function tune(model, { budgetMs = 10000, onProgress = () => {}, store = true, version = "", service = null } = {}) {
   const started = performance.now();
   const backend = model.plan.kernels ? "webgpu" : "wasm";
   const targets = backend === "webgpu" ? webgpuTargets(model) : wasmTargets(model);
@@ -186,44 +257,59 @@ export async function tune(model, { budgetMs = 10000, onProgress = () => {}, sto
     const prepared = await target.prepare(target.defaultIndex);
     const samples = [];
     for (let i = 0; i < BATCHES; i++) samples.push(await target.time(prepared));
+    const ms = median(samples);
     rows.push({ target, reference: null, signature: target.signature, kernel: target.name, template: target.template,
-      uses: target.count, variants: target.variants.length, measured: 1, rejected: 0,
-      defaultMs: median(samples), bestMs: median(samples), best: target.defaultIndex, chosen: target.variants[target.defaultIndex] });
+      uses: target.count, variants: target.variants.length, measured: 1, rejected: 0, source: "searched",
+      defaultMs: ms, bestMs: ms, best: target.defaultIndex, chosen: target.variants[target.defaultIndex],
+      timings: { [target.defaultIndex]: ms } });
   }
   rows.sort((a, b) => b.defaultMs * b.uses - a.defaultMs * a.uses);
+  const device = service ? await serviceDevice(model, backend) : null;
+  const offers = service ? await sharedOffers(service, device, rows, version) : {};
   const total = rows.reduce((sum, row) => sum + row.variants - 1, 0);
   let done = 0;
   let complete = true;
+  const measure = async (row, variant) => {
+    done += 1;
+    onProgress({ done, total, kernel: row.kernel });
+    let prepared;
+    try {
+      prepared = await row.target.prepare(variant);
+    } catch (error) {
+      row.rejected += 1; // a variant this device cannot build scores as infinitely slow
+      return;
+    }
+    const output = await row.target.output(prepared);
+    row.measured += 1;
+    if (!sameOutput(output, row.reference, row.target.storage)) {
+      row.rejected += 1;
+      return;
+    }
+    const samples = [];
+    for (let i = 0; i < BATCHES; i++) samples.push(await row.target.time(prepared));
+    const ms = median(samples);
+    row.timings[variant] = ms;
+    if (ms < row.bestMs) {
+      row.bestMs = ms;
+      row.best = variant;
+    }
+  };
   for (const row of rows) {
     // The reference again, now: other kernels' runs since phase one may have rewritten this one's inputs.
     row.reference = await row.target.output(await row.target.prepare(row.target.defaultIndex));
-    for (let variant = 0; variant < row.variants; variant++) {
-      if (variant === row.target.defaultIndex) continue;
-      if (performance.now() - started > budgetMs) {
-        complete = false;
-        break;
-      }
-      done += 1;
-      onProgress({ done, total, kernel: row.kernel });
-      let prepared;
-      try {
-        prepared = await row.target.prepare(variant);
-      } catch (error) {
-        row.rejected += 1; // a variant this device cannot build scores as infinitely slow
-        continue;
-      }
-      const output = await row.target.output(prepared);
-      row.measured += 1;
-      if (!sameOutput(output, row.reference, row.target.storage)) {
-        row.rejected += 1;
-        continue;
-      }
-      const samples = [];
-      for (let i = 0; i < BATCHES; i++) samples.push(await row.target.time(prepared));
-      const ms = median(samples);
-      if (ms < row.bestMs) {
-        row.bestMs = ms;
-        row.best = variant;
+    const offered = offers[row.signature] || { device: [], hints: [] };
+    for (const variant of offered.device) await measure(row, variant);
+    if (row.best !== row.target.defaultIndex && row.bestMs <= row.defaultMs * MARGIN) {
+      row.source = "shared"; // this device's shared record held up here: no search
+    } else {
+      const order = [...new Set([...offered.hints, ...row.target.variants.keys()])];
+      for (const variant of order) {
+        if (variant === row.target.defaultIndex || variant in row.timings || offered.device.includes(variant)) continue;
+        if (performance.now() - started > budgetMs) {
+          complete = false;
+          break;
+        }
+        await measure(row, variant);
       }
     }
     if (row.best !== row.target.defaultIndex && row.bestMs > row.defaultMs * MARGIN) {
@@ -233,7 +319,8 @@ export async function tune(model, { budgetMs = 10000, onProgress = () => {}, sto
     row.chosen = row.target.variants[row.best];
     await row.target.choose(row.best);
   }
-  const clean = rows.map(({ target, reference, ...rest }) => ({ ...rest, speedup: rest.defaultMs / rest.bestMs }));
+  const uploaded = service ? await upload(service, device, rows, version) : 0;
+  const clean = rows.map(({ target, reference, timings, ...rest }) => ({ ...rest, speedup: rest.defaultMs / rest.bestMs }));
   if (store && clean.length) await storeRows(await model.fingerprint(), backend, version, clean);
-  return { rows: clean, seconds: (performance.now() - started) / 1000, complete };
+  return { rows: clean, seconds: (performance.now() - started) / 1000, complete, uploaded };
 }
