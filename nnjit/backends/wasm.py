@@ -18,6 +18,14 @@ sets of addresses); `run(n)` calls them all in order `n` times. The host plan (`
 the Node runner) lists the inputs' regions and element types, the weight bytes to copy once, the
 export names to call in order, and where and after which step to read each output.
 
+Threads (`threads=True`, `wasm_threads.py`): the memory is imported, `(import "env" "memory" (memory
+P P shared))`, which the runtime creates as `new WebAssembly.Memory({initial: P, maximum: P, shared:
+true})`; every kernel function takes `(param $tid i32) (param $nt i32)` and does thread `tid`'s
+share of its work out of `nt` (a step whose plan entry `parallel` is false is called by thread 0
+alone, with (0, 1)); the scratch region holds `max_threads` copies, one per thread; `run(n)` calls
+every step with (0, 1), so a single-threaded runner runs the same binary. Workers:
+`nnjit/runtime/web/wasm_worker.js`.
+
 Assembler: `wasmtime.wat2wasm` (the wasm-tools text parser). Printers emit text (`-t nnjit-wat`
 shows exactly what runs), the parser covers the whole SIMD and relaxed-SIMD instruction set, and
 it assembles a model in milliseconds. xDSL's `wasm` dialect has no v128 instructions, and an
@@ -43,6 +51,7 @@ from nnjit.backends.indexing import value_kind
 from nnjit.backends.wasm_math import helper_texts
 from nnjit.backends.wasm_matmul import scratch_bytes
 from nnjit.backends.wasm_templates import KernelPrinter
+from nnjit.backends.wasm_threads import MAX_THREADS, PARALLEL_MIN_WORK, Threads, parallel_steps, parallel_work
 from nnjit.dialects import nn, shapes
 from nnjit.dialects.web import DispatchOp, KernelOp
 from nnjit.errors import NnjitError
@@ -98,6 +107,12 @@ class HostPlan:
     steps: list[str] = field(default_factory=list[str])
     regions: list[Region] = field(default_factory=list[Region])
     weights: list[tuple[int, bytes]] = field(default_factory=list[tuple[int, bytes]])
+    threads: bool = False
+    """Whether the memory is imported and shared and kernels take `(tid, nt)`."""
+    max_threads: int = 1
+    """The most threads a run may use (scratch copies reserved)."""
+    parallel: list[bool] = field(default_factory=list[bool])
+    """Per step: whether all threads call it (with `(tid, nt)`); otherwise thread 0 alone, with (0, 1)."""
 
     @property
     def memory_bytes(self) -> int:
@@ -108,7 +123,15 @@ class HostPlan:
         """The plan for the Node runner; weight bytes travel separately, in this order."""
 
         def io(t: TensorIO) -> dict[str, Any]:
-            return {"name": t.name, "offset": t.offset, "count": t.count, "storage": t.storage, "after": t.after}
+            return {
+                "name": t.name,
+                "offset": t.offset,
+                "count": t.count,
+                "shape": list(t.shape),
+                "dtype": t.dtype,
+                "storage": t.storage,
+                "after": t.after,
+            }
 
         return {
             "pages": self.pages,
@@ -117,6 +140,9 @@ class HostPlan:
             "outputs": [io(t) for t in self.outputs],
             "steps": self.steps,
             "weights": [[offset, len(data)] for offset, data in self.weights],
+            "threads": self.threads,
+            "max_threads": self.max_threads,
+            "parallel": self.parallel,
         }
 
 
@@ -199,15 +225,22 @@ class _Layout:
 
 
 def build_program(module: ModuleOp, weights: Mapping[str, np.ndarray] | None = None, relaxed: bool = False,
-                  guard: int = 0, assemble: bool = True) -> WasmProgram:  # fmt: skip
-    """Lay out memory, print every dispatch, assemble; see the module docstring."""
+                  guard: int = 0, assemble: bool = True, threads: bool = False, max_threads: int = MAX_THREADS,
+                  parallel_min_work: int = PARALLEL_MIN_WORK) -> WasmProgram:  # fmt: skip
+    """Lay out memory, print every dispatch, assemble; see the module docstring.
+
+    With `threads`, every kernel is printed split for up to `max_threads` threads, and which steps
+    run on all threads follows `wasm_threads.parallel_steps` with `parallel_min_work`.
+    """
     from nnjit.runtime.reference import constant_value, to_numpy_dtype
 
+    if threads and max_threads < 1:
+        raise NnjitError(f"max_threads must be at least 1, not {max_threads}")
     main = main_function(module)
     kernels = {op.sym_name.data: op for op in module.walk() if isinstance(op, KernelOp)}
     layout = _Layout(guard)
     offsets: dict[SSAValue, int] = {}
-    plan = HostPlan(0, relaxed)
+    plan = HostPlan(0, relaxed, threads=threads, max_threads=max_threads if threads else 1)
     names = _names(main.arg_attrs.data if main.arg_attrs else None, len(main.body.block.args), "arg")
     for name, arg in zip(names, main.body.block.args, strict=True):
         offsets[arg] = layout.allocate(f"input {name}", "input", _nbytes(arg))
@@ -255,15 +288,22 @@ def build_program(module: ModuleOp, weights: Mapping[str, np.ndarray] | None = N
         else:
             raise NnjitError(f"the wasm target cannot run '{op.name}' in @main")
     scratch = max((scratch_bytes(k) for _, k in dispatches if k.template.data == "matmul"), default=0)
-    scratch_base = layout.allocate("scratch", "scratch", scratch)
+    stride = -(-scratch // ALIGN) * ALIGN  # each thread's copy starts 16-byte aligned
+    scratch_base = layout.allocate("scratch", "scratch", stride * (max_threads - 1) + scratch if threads else scratch)
     functions: list[str] = []
     helpers: set[str] = set()
+    splittable: list[bool] = []
     for index, (op, kernel) in enumerate(dispatches):
         export = f"k{index}_{kernel.sym_name.data}"
-        printer = KernelPrinter(kernel, [offsets[a] for a in op.args], offsets[op.outputs[0]], scratch_base, relaxed)
+        share = Threads(True, max_threads, stride) if threads else None
+        printer = KernelPrinter(kernel, [offsets[a] for a in op.args], offsets[op.outputs[0]], scratch_base, relaxed,
+                                share)  # fmt: skip
         functions.append(printer.emit(export))
         helpers |= printer.r.helpers
         plan.steps.append(export)
+        splittable.append(threads and printer.split_units >= 2)
+    work = [parallel_work(kernel) for _, kernel in dispatches]
+    plan.parallel = parallel_steps(work, splittable, parallel_min_work) if threads else [False] * len(dispatches)
     plan.pages = max(1, -(-layout.cursor // PAGE))
     if plan.pages > MAX_PAGES:
         raise NnjitError(f"the model needs {layout.cursor} bytes of linear memory; wasm32 memories hold at most 4 GiB")
@@ -286,7 +326,8 @@ def _read_point(value: SSAValue, offset: int, dispatches: list[tuple[DispatchOp,
 def module_text(plan: HostPlan, helpers: set[str], functions: list[str]) -> str:
     """The WAT module: memory, helpers, one function per dispatch, and `run(n)`."""
     relaxed = "on: f32x4.relaxed_madd in matmul / conv" if plan.relaxed else "off: f32x4.mul + f32x4.add"
-    calls = "\n".join(f"      (call ${name})" for name in plan.steps)
+    one_thread = " (i32.const 0) (i32.const 1)" if plan.threads else ""
+    calls = "\n".join(f"      (call ${name}{one_thread})" for name in plan.steps)
     run = (
         '(func (export "run") (param $n i32)\n'
         "  (block $done (loop $again\n"
@@ -295,10 +336,20 @@ def module_text(plan: HostPlan, helpers: set[str], functions: list[str]) -> str:
         "      (local.set $n (i32.sub (local.get $n) (i32.const 1)))\n"
         "      (br $again))))"
     )
+    memory = (
+        f'(import "env" "memory" (memory {plan.pages} {plan.pages} shared))'
+        if plan.threads
+        else f'(memory (export "memory") {plan.pages})'
+    )
+    threads = (
+        f"\n;; threads: up to {plan.max_threads}, {sum(plan.parallel)} of {len(plan.steps)} steps parallel"
+        if plan.threads
+        else ""
+    )
     parts = [
         f";; nnjit wasm module: {len(plan.steps)} kernel calls, {plan.pages} pages of memory\n"
-        f";; relaxed-simd {relaxed}",
-        f'(memory (export "memory") {plan.pages})',
+        f";; relaxed-simd {relaxed}{threads}",
+        memory,
         *helper_texts(helpers),
         *functions,
         run,
@@ -316,35 +367,45 @@ def assemble_wat(text: str) -> bytes:
         raise NnjitError(f"the printed WAT does not assemble: {str(error).strip()}") from None
 
 
-def kernel_text(kernel: KernelOp, relaxed: bool = False) -> str:
-    """One kernel alone as a WAT module, its arguments and output laid out one after another."""
+def kernel_text(kernel: KernelOp, relaxed: bool = False, threads: bool = False) -> str:
+    """One kernel alone as a WAT module, its arguments and output laid out one after another.
+
+    With `threads`, printed split for `MAX_THREADS` threads whatever its size.
+    """
     layout = _Layout(0)
     bases = [layout.allocate(f"arg {i}", "input", _nbytes(a)) for i, a in enumerate(kernel.body.block.args)]
     out = layout.allocate("out", "slot", _nbytes(kernel.root))
-    scratch = layout.allocate("scratch", "scratch", scratch_bytes(kernel) if kernel.template.data == "matmul" else 0)
-    printer = KernelPrinter(kernel, bases, out, scratch, relaxed)
+    scratch = scratch_bytes(kernel) if kernel.template.data == "matmul" else 0
+    stride = -(-scratch // ALIGN) * ALIGN
+    base = layout.allocate("scratch", "scratch", stride * (MAX_THREADS - 1) + scratch if threads else scratch)
+    printer = KernelPrinter(kernel, bases, out, base, relaxed, Threads(True, MAX_THREADS, stride) if threads else None)
     function = printer.emit(kernel.sym_name.data)
-    plan = HostPlan(max(1, -(-layout.cursor // PAGE)), relaxed, steps=[kernel.sym_name.data])
+    plan = HostPlan(max(1, -(-layout.cursor // PAGE)), relaxed, steps=[kernel.sym_name.data], threads=threads,
+                    max_threads=MAX_THREADS if threads else 1, parallel=[printer.split_units >= 2])  # fmt: skip
     layout_text = ", ".join(f"{r.name} @{r.offset}" for r in layout.regions)
     return f";; kernel @{kernel.sym_name.data}: {layout_text}\n" + module_text(plan, printer.r.helpers, [function])
 
 
 @dataclass(frozen=True)
 class WatTarget(Target):
-    """`-t nnjit-wat`: the module as WAT (every dispatch of `@main`; without `@main`, each kernel alone)."""
+    """`-t nnjit-wat`: the module as WAT (every dispatch of `@main`; without `@main`, each kernel alone).
+
+    `nnjit-wat{threads=true}` prints the multi-threaded variant.
+    """
 
     name = "nnjit-wat"
 
     relaxed: bool = False
+    threads: bool = False
 
     def emit(self, ctx: Context, module: ModuleOp, output: IO[str]) -> None:
         has_main = any(isinstance(op, FuncOp) and op.sym_name.data == "main" for op in module.ops)
         if has_main:
-            output.write(build_program(module, None, self.relaxed, assemble=False).text)
+            output.write(build_program(module, None, self.relaxed, assemble=False, threads=self.threads).text)
             return
         for op in module.walk():
             if isinstance(op, KernelOp):
-                output.write(kernel_text(op, self.relaxed))
+                output.write(kernel_text(op, self.relaxed, self.threads))
 
 
 __all__ = [

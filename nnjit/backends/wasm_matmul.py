@@ -17,6 +17,14 @@ outside a buffer. With K > kb, partial sums live in the output buffer between K 
 epilogue (bias, activation, residual, reshape) runs at the last block's store. Operands are any
 injective expression of the block arguments: a transposed operand is strided index arithmetic, and
 packing (`shared`) turns it into contiguous reads once per panel.
+
+Threads (`wasm_threads.py`) share one dim, chosen by `matmul_split`: rows in whole register blocks
+(mr), columns in whole nr-wide strips, or batch entries. Each thread runs the loop nest above over
+its own range (cache blocks start at its first row / column) and owns the ragged edge tile when its
+range ends at the edge. Each thread packs into its own scratch copy (`scratch_base + tid *
+scratch_stride`) rather than sharing one packed panel: sharing would need a barrier inside the
+kernel after every pack, while repacking costs one B element per mr x nr/threads multiply-adds of
+compute when rows are split (under 1 % for M >= 384) and nothing extra when strips or batch are.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from nnjit.backends.matmul_geometry import MatmulGeometry
 from nnjit.backends.wasm_code import WASM_TYPE, family, literal
 from nnjit.backends.wasm_lanes import LANES, LaneAnalysis, at_lane
 from nnjit.backends.wasm_templates import KernelPrinter
+from nnjit.backends.wasm_threads import TID, matmul_split, share
 from nnjit.dialects import nn, shapes
 from nnjit.dialects.web import KernelOp
 from nnjit.errors import NnjitError
@@ -82,12 +91,26 @@ class _Matmul:
         self.out_buffer, self.scratch_buffer = args, args + 1
         self.m_full = self.g.m - self.g.m % self.mr
         self.n_full = self.g.n - self.g.n % self.nr
+        threads = p.threads
+        self.split = matmul_split(p.kernel, threads.max_threads) if threads is not None and threads.split else None
+        self.hi = ""
+        """The end of this thread's range of the split dim (WAT), clamped to the dim's size."""
+        self.full_hi = ""
+        """The end of its full register blocks (split m or n): `min(hi, m_full or n_full)`."""
+        self.lo = ""
+        self.scratch_offset: Var | None = None
+        """This thread's scratch copy, in elements past `scratch_base` (split and packing only)."""
 
     # --- loops ---
 
-    def blocks(self, size: int, step: int, prefix: str, body: Callable[[Expr], None]) -> None:
-        """`body(start)` for each block of `step` in `[0, size)`; one static block when it fits."""
-        if size <= step:
+    def blocks(self, size: int, step: int, prefix: str, body: Callable[[Expr], None], dim: str = "") -> None:
+        """`body(start)` for each block of `step` in `[0, size)`; one static block when it fits.
+
+        For the dim split among threads (`dim`): the blocks of this thread's range.
+        """
+        if dim and dim == self.split:
+            self.r.loop(self.lo, self.hi, step, body, size, prefix)
+        elif size <= step:
             body(const(0))
         else:
             self.r.loop(0, size, step, body, size, prefix)
@@ -99,8 +122,33 @@ class _Matmul:
         if g.k == 0:
             self.zero_k()
             return
-        self.blocks(shapes.numel(g.batch), 1, "z", lambda z: self.blocks(g.n, self.nb, "nc", lambda n_c: self.blocks(
-            g.k, self.kb, "kc", lambda k_c: self.k_block(unflatten(z, g.batch), n_c, k_c))))  # fmt: skip
+
+        def nest() -> None:
+            self.blocks(shapes.numel(g.batch), 1, "z", lambda z: self.blocks(g.n, self.nb, "nc", lambda n_c: self.blocks(
+                g.k, self.kb, "kc", lambda k_c: self.k_block(unflatten(z, g.batch), n_c, k_c)), "n"), "z")  # fmt: skip
+
+        if self.split is None:
+            nest()
+            return
+        self.share_range()
+        self.r.branch(f"(i32.lt_s {self.lo} {self.hi})", nest)
+
+    def share_range(self) -> None:
+        """Locals for this thread's range of the split dim, its full blocks' end and its scratch copy."""
+        g, r, p = self.g, self.r, self.p
+        size, unit, full = {"m": (g.m, self.mr, self.m_full), "n": (g.n, self.nr, self.n_full),
+                            "z": (shapes.numel(g.batch), 1, 0)}[self.split or "z"]  # fmt: skip
+        p.split_units = -(-size // unit)
+        self.lo, self.hi = share(r, 0, size, unit, self.split or "z")
+        if self.split != "z":
+            limit = literal(full, INDEX)
+            name = r.bind(f"(select {self.hi} {limit} (i32.lt_s {self.hi} {limit}))", "i32", "fullhi")
+            self.full_hi = f"(local.get {name})"
+        if p.schedule.shared and p.threads is not None:
+            words = p.threads.scratch_stride // 4
+            self.scratch_offset = Var(
+                INDEX, r.bind(f"(i32.mul (local.get {TID}) {literal(words, INDEX)})", "i32", "soff")
+            )
 
     def k_block(self, batch: tuple[Expr, ...], n_c: Expr, k_c: Expr) -> None:
         g, r = self.g, self.r
@@ -116,21 +164,30 @@ class _Matmul:
             last = f"(i32.ge_s {end} {literal(g.k, INDEX)})"
         if self.p.schedule.shared:
             self.pack(batch, n_c, k_c, k_len)
-        self.blocks(g.m, self.mb, "mc", lambda m_c: self.tiles(batch, n_c, k_c, k_len, m_c, first, last))
+        self.blocks(g.m, self.mb, "mc", lambda m_c: self.tiles(batch, n_c, k_c, k_len, m_c, first, last), "m")
 
-    def span(self, start: Expr, block: int, limit: int, size: int) -> str | int:
-        """`min(start + block, limit)` (static when the whole dim is one block)."""
-        if size <= block:
+    def span(self, start: Expr, block: int, limit: int | str, size: int) -> str | int:
+        """`min(start + block, limit)` (static when the whole dim is one block; `limit` WAT when split)."""
+        if isinstance(limit, int) and size <= block:
             return limit
         end = f"(i32.add {self.r.scalar(start)} {literal(block, INDEX)})"
-        return f"(select {end} {literal(limit, INDEX)} (i32.lt_s {end} {literal(limit, INDEX)}))"
+        bound = literal(limit, INDEX) if isinstance(limit, int) else limit
+        return f"(select {end} {bound} (i32.lt_s {end} {bound}))"
 
-    def last_block(self, start: Expr, block: int, size: int) -> Flag:
+    def last_block(self, start: Expr, block: int, size: int, dim: str = "") -> Flag:
+        """Whether the block at `start` holds the dim's ragged edge (for a split dim: and this thread owns it)."""
+        if dim and dim == self.split:
+            end = f"(i32.add {self.r.scalar(start)} {literal(block, INDEX)})"
+            return f"(i32.and (i32.ge_s {end} {literal(size, INDEX)}) (i32.eq {self.hi} {literal(size, INDEX)}))"
         return (
             True
             if size <= block
             else f"(i32.ge_s (i32.add {self.r.scalar(start)} {literal(block, INDEX)}) {literal(size, INDEX)})"
         )
+
+    def limit(self, dim: str, full: int) -> int | str:
+        """Where a dim's full register blocks end: statically, or for this thread when it is split."""
+        return self.full_hi if dim == self.split else full
 
     def when(self, flag: Flag, body: Callable[[], None]) -> None:
         if flag is True:
@@ -146,8 +203,8 @@ class _Matmul:
         full = [w] * (nr // w)
         edge = [min(w, max(0, g.n - self.n_full - w * j)) for j in range(nr // w)]
         edge = [lanes for lanes in edge if lanes]
-        rows_end = self.span(m_c, self.mb, self.m_full, g.m)
-        cols_end = self.span(n_c, self.nb, self.n_full, g.n)
+        rows_end = self.span(m_c, self.mb, self.limit("m", self.m_full), g.m)
+        cols_end = self.span(n_c, self.nb, self.limit("n", self.n_full), g.n)
 
         def column(col: Var, widths: list[int]) -> None:
             def micro(rows: int, row: Expr) -> None:
@@ -155,12 +212,14 @@ class _Matmul:
 
             r.loop(self.start(m_c), rows_end, mr, lambda row: micro(mr, row), self.m_full - mr + 1, "mr")
             if g.m % mr:
-                self.when(self.last_block(m_c, self.mb, g.m), lambda: micro(g.m % mr, self.fixed(self.m_full, "me")))
+                self.when(self.last_block(m_c, self.mb, g.m, "m"),
+                          lambda: micro(g.m % mr, self.fixed(self.m_full, "me")))  # fmt: skip
 
         # Column variables are lane variables: their bounds cover the lanes of their vectors.
         r.loop(self.start(n_c), cols_end, nr, lambda col: column(col, full), self.n_full - nr + LANES, "nr")
         if edge:
-            self.when(self.last_block(n_c, self.nb, g.n), lambda: column(self.fixed(self.n_full, "ne", LANES), edge))
+            self.when(self.last_block(n_c, self.nb, g.n, "n"),
+                      lambda: column(self.fixed(self.n_full, "ne", LANES), edge))  # fmt: skip
 
     def fixed(self, value: int, prefix: str, lanes: int = 1) -> Var:
         """A local holding a known start (the edge tiles' row or column), so lanes have a variable."""
@@ -178,7 +237,7 @@ class _Matmul:
         """B[z, k_c + kk, n_c + c] -> scratch[(c / nr) * kb + kk) * nr + c % nr], zero past N."""
         g, r, w, nr = self.g, self.r, self.width, self.nr
         kb = min(self.kb, g.k)
-        end = self.span(n_c, self.nb, g.n, g.n)
+        end = self.span(n_c, self.nb, self.hi if self.split == "n" else g.n, g.n)
 
         def strip(sc: Var) -> None:
             def row(kk: Expr) -> None:
@@ -190,6 +249,8 @@ class _Matmul:
                             value.dtype, Apply("bool", nn.LessOp, (col, const(g.n))), value, const(0, value.dtype)
                         )
                     index = add(add(mul(sub(sc, n_c), const(kb)), mul(kk, const(nr))), const(w * j))
+                    if self.scratch_offset is not None:
+                        index = add(index, self.scratch_offset)
                     if self.vector:
                         text = r.vector(value)
                         dynamic, offset = self.address(self.scratch_buffer, index)
@@ -246,7 +307,10 @@ class _Matmul:
         strip = None
         if p.schedule.shared:
             kb = min(self.kb, self.g.k)
-            strip = r.bind(r.scalar(mul(sub(col, n_c), const(kb))), "i32", "strip")
+            start = mul(sub(col, n_c), const(kb))
+            if self.scratch_offset is not None:
+                start = add(start, self.scratch_offset)
+            strip = r.bind(r.scalar(start), "i32", "strip")
 
         def step(kk: Expr, _: int) -> None:
             if strip is not None:
@@ -361,7 +425,8 @@ class _Matmul:
         """K = 0: every product is an empty sum, so the epilogue runs on zeros."""
         zero = Var(self.kind, self.r.bind(literal(0, self.kind), WASM_TYPE[self.kind], "z"))
         count = shapes.numel(nn.tensor_shape(self.g.op.result))
-        self.r.loop(0, count, 1, lambda f: self.p.store_output(self.g.op.result, lambda _: zero, f, False), count, "f")
+        self.p.split_loop(0, count, 1, lambda f: self.p.store_output(self.g.op.result, lambda _: zero, f, False),
+                          count, "f")  # fmt: skip
 
 
 def matmul(p: KernelPrinter) -> None:

@@ -13,6 +13,10 @@ types and knobs from its `#web.schedule`, and renders values from `KernelIndexer
   straight-line and padding as guarded reads (one branch per vector when all lanes agree).
 * `row_reduce`: per row, vectorised passes (max / sum / mean / variance) with horizontal
   reductions at the end, then a vectorised pass writing the row through the epilogue.
+
+In a threaded program (`Threads`, `wasm_threads.py`) the function takes `$tid` and `$nt`; a split
+dispatch runs only its chunk of the outermost loop (`split_loop`): output rows, or the columns of
+a row when there are fewer rows than threads; tails outside it run on thread 0 (`once`).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from nnjit.backends.indexing import (
 from nnjit.backends.reductions import ROW_ANCHORS, reduce_axes, row_axis
 from nnjit.backends.wasm_code import SCALAR_OPS, VECTOR_OPS, WASM_TYPE, Body, Renderer, family, literal, vector_literal
 from nnjit.backends.wasm_lanes import LANES, LaneAnalysis, linear_terms
+from nnjit.backends.wasm_threads import NT, TID, Threads, first_thread, share
 from nnjit.dialects import nn, shapes
 from nnjit.dialects.web import KernelOp
 from nnjit.errors import NnjitError
@@ -70,8 +75,12 @@ REDUCTIONS: dict[type[Operation], tuple[type[Operation], Callable[[str], float |
 class KernelPrinter:
     """Prints one dispatch of a kernel; make a fresh printer per emit (all state lives here)."""
 
-    def __init__(self, kernel: KernelOp, arg_bases: Sequence[int], out_base: int, scratch_base: int, relaxed: bool):
+    def __init__(self, kernel: KernelOp, arg_bases: Sequence[int], out_base: int, scratch_base: int, relaxed: bool,
+                 threads: Threads | None = None):  # fmt: skip
         self.kernel = kernel
+        self.threads = threads
+        self.split_units = 0
+        """Iterations of the loop split among threads (0: none); the step is parallel when at least 2."""
         self.schedule = kernel.schedule.values
         self.body = Body()
         self.r = Renderer(self.body, arg_bases, relaxed)
@@ -93,7 +102,31 @@ class KernelPrinter:
             family(value_kind(value))
         templates[template](self)
         local_text = "".join(f"\n  (local {name} {wasm_type})" for name, wasm_type in self.body.locals.items())
-        return f'(func ${export} (export "{export}"){local_text}\n' + "\n".join(self.body.lines) + ")"
+        params = f" (param {TID} i32) (param {NT} i32)" if self.threads is not None else ""
+        return f'(func ${export} (export "{export}"){params}{local_text}\n' + "\n".join(self.body.lines) + ")"
+
+    @property
+    def splitting(self) -> bool:
+        """Whether this dispatch shares its work among threads."""
+        return self.threads is not None and self.threads.split
+
+    def split_loop(self, start: int, end: int, step: int, body: Callable[[Var], object], bound: int,
+                   prefix: str) -> None:  # fmt: skip
+        """`for (v = start; v < end; v += step) body(v)`, or this thread's chunk of it when splitting."""
+        units = -(-(end - start) // step)
+        if not self.splitting or units < 2:
+            self.r.loop(start, end, step, body, bound, prefix)
+            return
+        self.split_units = max(self.split_units, units)
+        lo, hi = share(self.r, start, end, step, prefix)
+        self.r.loop(lo, hi, step, body, bound, prefix)
+
+    def once(self, body: Callable[[], object]) -> None:
+        """Work outside the split loop: by thread 0 alone when splitting."""
+        if self.splitting:
+            first_thread(self.r, body)
+        else:
+            body()
 
     @property
     def vectorised(self) -> bool:
@@ -150,12 +183,14 @@ class KernelPrinter:
         if self.vectorised and shape and shape[-1] >= LANES:
             outer = tuple(shape[:-1])
             rows = shapes.numel(outer)
+            # Threads share rows, or, with fewer rows than threads and long rows, each row's columns.
+            by_rows = rows >= min(self.threads.max_threads, shape[-1] // (LANES * unroll)) if self.threads else True
             if rows == 1:
-                self._sweep_row(tuple(unflatten(const(0), outer)), shape[-1], unroll, visit)
+                self._sweep_row(tuple(unflatten(const(0), outer)), shape[-1], unroll, visit, True)
             else:
-                self.r.loop(
-                    0, rows, 1, lambda o: self._sweep_row(unflatten(o, outer), shape[-1], unroll, visit), rows, "o"
-                )
+                (self.split_loop if by_rows else self.r.loop)(
+                    0, rows, 1, lambda o: self._sweep_row(unflatten(o, outer), shape[-1], unroll, visit, not by_rows),
+                    rows, "o")  # fmt: skip
             return
         full = count - count % unroll
 
@@ -163,24 +198,34 @@ class KernelPrinter:
             for u in range(unroll):
                 visit(unflatten(add(f, const(u)), shape), False)
 
-        self.r.loop(0, full, unroll, scalars, full - unroll + 1, "f")
-        for index in range(full, count):
-            visit(unflatten(const(index), shape), False)
+        self.split_loop(0, full, unroll, scalars, full - unroll + 1, "f")
+        if full < count:
+            self.once(lambda: [visit(unflatten(const(index), shape), False) for index in range(full, count)])
 
-    def _sweep_row(self, lead: tuple[Expr, ...], width: int, unroll: int, visit: Visit) -> None:
-        self.columns(width, unroll, lambda c, vector: visit((*lead, c), vector), True)
+    def _sweep_row(self, lead: tuple[Expr, ...], width: int, unroll: int, visit: Visit, split: bool) -> None:
+        self.columns(width, unroll, lambda c, vector: visit((*lead, c), vector), True, split)
 
-    def columns(self, width: int, unroll: int, visit: Callable[[Expr, bool], None], vector: bool) -> None:
+    def columns(self, width: int, unroll: int, visit: Callable[[Expr, bool], None], vector: bool,
+                split: bool = False) -> None:  # fmt: skip
         """`visit(column, vector)` over `[0, width)`: `unroll` vectors per iteration, then vectors, then scalars.
 
-        Without `vector`, `unroll` scalars per iteration, then scalars.
+        Without `vector`, `unroll` scalars per iteration, then scalars. With `split`, threads share
+        the first loop and thread 0 does the rest.
         """
+        loop = self.split_loop if split else self.r.loop
+
+        def tail(body: Callable[[], object]) -> None:
+            if split:
+                self.once(body)
+            else:
+                body()
+
         if not vector:
             main = width - width % unroll
-            self.r.loop(0, main, unroll, lambda c: [visit(add(c, const(u)), False) for u in range(unroll)],
-                        main - unroll + 1, "c")  # fmt: skip
-            for column in range(main, width):
-                visit(const(column), False)
+            loop(0, main, unroll, lambda c: [visit(add(c, const(u)), False) for u in range(unroll)],
+                 main - unroll + 1, "c")  # fmt: skip
+            if main < width:
+                tail(lambda: [visit(const(column), False) for column in range(main, width)])
             return
         full = width - width % LANES
         step = LANES * unroll
@@ -189,12 +234,16 @@ class KernelPrinter:
         def vectors(c: Var, count: int) -> None:
             self.with_lanes(c, lambda: [visit(add(c, const(LANES * u)), True) for u in range(count)])
 
+        def rest() -> None:
+            if main < full:
+                self.r.loop(main, full, LANES, lambda c: vectors(c, 1), full, "c")
+            for column in range(full, width):
+                visit(const(column), False)
+
         # A lane variable's bound covers its lanes: simplifications then hold for every lane's value.
-        self.r.loop(0, main, step, lambda c: vectors(c, unroll), main - step + LANES, "c")
-        if main < full:
-            self.r.loop(main, full, LANES, lambda c: vectors(c, 1), full, "c")
-        for column in range(full, width):
-            visit(const(column), False)
+        loop(0, main, step, lambda c: vectors(c, unroll), main - step + LANES, "c")
+        if main < width:
+            tail(rest)
 
 
 # --- Per-element templates -------------------------------------------------------------------------
@@ -452,7 +501,7 @@ def row_reduce(p: KernelPrinter) -> None:
     if rows == 1:
         row(const(0))
     elif rows > 1:
-        p.r.loop(0, rows, 1, row, rows, "row")
+        p.split_loop(0, rows, 1, row, rows, "row")
 
 
 def _broadcast(coords: tuple[Expr, ...], shape: Sequence[int]) -> tuple[Expr, ...]:

@@ -7,8 +7,8 @@ writes
     manifest.json        what to create and run (below); all model-provided strings are JSON data
     weights.bin          every weight once (deduplicated by content), in 4-byte storage
     kernels/<hash>.wgsl  one file per distinct WGSL text (every tuning variant of every kernel)
-    model.<kind>.wasm    the Wasm program: relaxed SIMD and plain (the page picks what validates),
-                         and, when built, the threaded program (shared memory, kernels take tid/nt)
+    model.*.wasm         the Wasm program: relaxed SIMD and plain (the page picks what validates), and
+                         threaded builds (`threads`: shared imported memory, kernels take tid / nt)
     sample.bin           example inputs and the oracle's outputs for them (the page's self-check)
 
 Manifest (`format` "nnjit-bundle", `version` 1):
@@ -19,8 +19,7 @@ Manifest (`format` "nnjit-bundle", `version` 1):
     webgpu {buffers [{role, bytes, weight: [offset, length] | null}],
             kernels [{name, template, signature, inputs, variants [{schedule, file, grid, default}]}],
             steps [{kernel, args, output}], inputs / outputs [{name, shape, dtype, storage, buffer, after}]}
-    wasm   {threaded, builds [{file, relaxed, plan (HostPlan JSON, with `variants` per step)}],
-            weights [[memory offset, file offset, length]]}
+    wasm   {threaded, builds [{file, relaxed, plan (HostPlan JSON), weights [[memory offset, file offset, length]]}]}
 
 Tuning variants: each kernel lists its compiled schedule (`default`) and up to `candidates - 1`
 more from its lite space under WebGPU's default limits (portable to any adapter), printed here
@@ -170,19 +169,19 @@ def _webgpu_section(compiled: CompiledModel, weights: _Blob, directory: Path, ca
     }
 
 
-def _wasm_section(compiled: CompiledModel, weights: _Blob, directory: Path) -> dict[str, Any]:
+def _wasm_section(compiled: CompiledModel, weights: _Blob, directory: Path, threads: bool) -> dict[str, Any]:
+    """Relaxed and plain builds, single-threaded and (with `threads`) threaded, each with its weight layout."""
     from nnjit.backends.wasm import build_program
 
     builds: list[dict[str, Any]] = []
-    placed: list[list[int]] | None = None
-    for relaxed in (True, False):
-        program = build_program(compiled.module, compiled.weights, relaxed)
-        name = f"model.{'relaxed' if relaxed else 'plain'}.wasm"
-        (directory / name).write_bytes(program.binary)
-        builds.append({"file": name, "relaxed": relaxed, "plan": program.plan.to_json()})
-        if placed is None:
+    for threaded in (False, True) if threads else (False,):
+        for relaxed in (True, False):
+            program = build_program(compiled.module, compiled.weights, relaxed, threads=threaded)
+            name = f"model.{'threads.' if threaded else ''}{'relaxed' if relaxed else 'plain'}.wasm"
+            (directory / name).write_bytes(program.binary)
             placed = [[offset, *weights.add(data)] for offset, data in program.plan.weights]
-    return {"threaded": False, "builds": builds, "weights": placed or []}
+            builds.append({"file": name, "relaxed": relaxed, "plan": program.plan.to_json(), "weights": placed})
+    return {"threaded": threads, "builds": builds}
 
 
 def _sample(values: Mapping[str, np.ndarray], specs: list[dict[str, Any]], blob: _Blob, what: str) -> dict[str, Any]:
@@ -200,7 +199,7 @@ def _sample(values: Mapping[str, np.ndarray], specs: list[dict[str, Any]], blob:
 
 def write_bundle(directory: str | os.PathLike[str], webgpu: CompiledModel | None = None, wasm: CompiledModel | None = None,
                  sample: Mapping[str, np.ndarray] | None = None, expected: Mapping[str, np.ndarray] | None = None,
-                 title: str = "model", candidates: int = 8) -> Path:  # fmt: skip
+                 title: str = "model", candidates: int = 8, threads: bool = True) -> Path:  # fmt: skip
     """Write the bundle of a model compiled for WebGPU and/or Wasm into `directory` (see the module docstring)."""
     if webgpu is None and wasm is None:
         raise NnjitError("a bundle needs a model compiled for 'webgpu' or 'wasm'")
@@ -219,7 +218,7 @@ def write_bundle(directory: str | os.PathLike[str], webgpu: CompiledModel | None
     if webgpu is not None:
         manifest["webgpu"] = _webgpu_section(webgpu, weights, out, max(1, candidates))
     if wasm is not None:
-        manifest["wasm"] = _wasm_section(wasm, weights, out)
+        manifest["wasm"] = _wasm_section(wasm, weights, out, threads)
     manifest["weights"] = {"file": "weights.bin", "bytes": weights.size}
     weights.write(out / "weights.bin")
     if sample is not None:

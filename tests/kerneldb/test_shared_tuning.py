@@ -100,7 +100,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Generator[Service]:
 
 @pytest.fixture(scope="module")
 def wasm() -> Backend:
-    pytest.importorskip("wasmtime")
     return get_backend("wasm")
 
 
@@ -272,7 +271,6 @@ def test_a_hostile_services_offers_are_rejected(wasm: Any, tmp_path: Path) -> No
 def test_webgpu_lavapipe_adopts_and_never_sees_other_devices_oversized_schedules(
     service: Service, tmp_path: Path
 ) -> None:
-    pytest.importorskip("wgpu")
     m = 8
     model_, kernels = compiled(m, "webgpu")
     spy = Spy(get_backend("webgpu"), limit=2)

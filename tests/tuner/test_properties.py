@@ -23,6 +23,7 @@ from nnjit.errors import NnjitError
 from nnjit.tuner.backend_webgpu import WebGPUBackend
 from nnjit.tuner.harness import matches, oracle_case
 
+
 def examples(count: int) -> settings:
     return settings(max_examples=count, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

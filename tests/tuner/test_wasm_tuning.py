@@ -19,6 +19,7 @@ from nnjit.dialects.web import KernelOp
 from nnjit.models.zoo import ZOO_MODELS, zoo_path
 from nnjit.passes.convert_nn_to_web import WASM_DEFAULT_SCHEDULES
 from nnjit.runtime.web_reference import run_web_module
+from nnjit.tuner.backend_wasm import WasmBackend
 from nnjit.tuner.harness import kernel_module, matches, oracle_case
 from nnjit.tuner.lite import LITE_CAP
 from nnjit.tuner.lite_wasm import WasmCpu, wasm_lite_space
@@ -26,9 +27,6 @@ from nnjit.tuner.measure import OK, Timing
 from nnjit.tuner.problem import pad
 from nnjit.tuner.signature import kernel_signature
 from nnjit.tuner.wasm_spaces import register_pressure
-
-pytest.importorskip("wasmtime")
-from nnjit.tuner.backend_wasm import WasmBackend  # noqa: E402
 
 WASM = {"web.target": StringAttr("wasm")}
 ARM = WasmCpu("aarch64", 32, 64 * 1024, "test")

@@ -5,7 +5,7 @@
 // `window.nnjitPage` is the same page driven from Python (nnjit/runtime/chromium.py): tensors travel
 // as base64 of their 4-byte storage.
 
-import { WasmModel, WebGPUModel, fetchBytes, fromStorage, loadBundle } from "./nnjit.js";
+import { THREADS_KEY, WasmModel, WebGPUModel, fetchBytes, fromStorage, loadBundle } from "./nnjit.js";
 import { clearStored, storedChoices, tune } from "./tuner.js";
 
 const $ = (id) => document.getElementById(id);
@@ -58,7 +58,7 @@ async function model(backend, options = {}) {
     models[backend] = (async () => {
       const started = performance.now();
       const created = backend === "webgpu" ? await WebGPUModel.create(bundle) : await WasmModel.create(bundle, options);
-      const signatures = backend === "webgpu" ? created.plan.kernels.map((k) => k.signature) : Object.values(created.plan.variants || {}).map((v) => v.signature);
+      const signatures = backend === "webgpu" ? created.plan.kernels.map((k) => k.signature) : [THREADS_KEY, ...Object.values(created.plan.variants || {}).map((v) => v.signature)];
       const choices = await storedChoices(await created.fingerprint(), backend, bundle.manifest.nnjit, signatures);
       if (Object.keys(choices).length) {
         if (backend === "webgpu") await created.compile(choices);
@@ -100,7 +100,7 @@ async function run(backend, { inputs = null, repeats = 1, threads = null } = {})
     for (const spec of bundle.manifest.outputs) diffs[spec.name] = maxDiff(spec, result.outputs[spec.name], sample.expected[spec.name]);
   }
   const outputs = Object.fromEntries(Object.entries(result.outputs).map(([n, b]) => [n, toBase64(b)]));
-  return { outputs, ms, diffs, description: m.describe(), message: m.message || "", loadMs: m.loadMs, stored: m.stored, threads: m.threads || null, raw: result.outputs };
+  return { outputs, ms, diffs, description: m.describe(), message: m.message || "", loadMs: m.loadMs, stored: m.stored, threads: backend === "wasm" ? m.activeThreads : null, raw: result.outputs };
 }
 
 function showRun(backend, result) {

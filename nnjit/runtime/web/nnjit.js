@@ -12,8 +12,12 @@
 // booleans); `toStorage` / `fromStorage` convert from and to the model's dtypes. Plain ES module, no
 // bundler; only browser APIs (WebGPU, WebAssembly, Workers, fetch).
 
+import { CONTROL_WORDS, FAILED, RUN, STOP } from "./wasm_worker.js";
+
 export const FORMAT = "nnjit-bundle";
 export const FORMAT_VERSION = 1;
+/** The pseudo kernel signature under which the tuner keeps the Wasm thread-count choice. */
+export const THREADS_KEY = "wasm:threads";
 
 // Limits raised to the adapter's maximum (WebGPU's defaults are lower than most devices allow).
 const RAISED_LIMITS = [
@@ -364,14 +368,12 @@ export class WasmModel {
     this.message = message;
     this.errors = [];
     this.chosen = this.plan.steps.map((name) => name);
+    this.useThreads = true;
   }
 
   async instantiate(choices) {
     const plan = this.plan;
-    if (this.threads > 1) {
-      this.memory = new WebAssembly.Memory({ initial: plan.pages, maximum: plan.pages, shared: true });
-      this.instance = await WebAssembly.instantiate(this.build.module, { env: { memory: this.memory } });
-    } else if (plan.threads) {
+    if (plan.threads) {
       this.memory = new WebAssembly.Memory({ initial: plan.pages, maximum: plan.pages, shared: true });
       this.instance = await WebAssembly.instantiate(this.build.module, { env: { memory: this.memory } });
     } else {
@@ -379,14 +381,21 @@ export class WasmModel {
       this.memory = this.instance.exports.memory;
     }
     const bytes = new Uint8Array(this.memory.buffer);
-    for (const [memoryOffset, fileOffset, length] of this.section.weights) {
+    for (const [memoryOffset, fileOffset, length] of this.build.weights) {
       bytes.set(this.bundle.weights.subarray(fileOffset, fileOffset + length), memoryOffset);
     }
     this.applyChoices(choices);
-    if (this.threads > 1) this.pool = await WorkerPool.start(this.build.module, this.memory, plan, this.threads);
+    if (this.threads > 1) {
+      const threads = Math.min(this.threads, plan.max_threads || 1);
+      this.threads = threads;
+      // Workers run the plan's steps as chosen now; tuning restarts the pool with its choices.
+      this.pool = await WorkerPool.start(this.build.module, this.memory, { ...plan, steps: this.chosen }, threads);
+    }
   }
 
   applyChoices(choices) {
+    // "threads": whether the workers beat this thread alone on this device (tuner.js measures it).
+    if (THREADS_KEY in choices) this.useThreads = choices[THREADS_KEY] !== "1";
     const variants = this.plan.variants || {};
     this.plan.steps.forEach((name, step) => {
       const options = variants[step];
@@ -412,6 +421,7 @@ export class WasmModel {
 
   write(inputs) {
     checkInputs(this.plan.inputs, inputs);
+    this.lastInputs = inputs;
     const bytes = new Uint8Array(this.memory.buffer);
     for (const input of this.plan.inputs) bytes.set(storageOf(input, inputs[input.name]), input.offset);
   }
@@ -428,8 +438,14 @@ export class WasmModel {
       }
     };
     read(-1);
-    if (this.pool) {
-      await this.pool.run(this.chosen, this.plan.outputs.map((o) => o.after), read);
+    if (this.pool && this.useThreads) {
+      const captures = await this.pool.run();
+      const bytes = new Uint8Array(this.memory.buffer);
+      const last = this.plan.steps.length - 1;
+      this.plan.outputs.forEach((output, index) => {
+        if (output.after === last) outputs[output.name] = bytes.slice(output.offset, output.offset + 4 * output.count);
+      });
+      for (const [index, data] of captures) outputs[this.plan.outputs[index].name] = data;
     } else {
       this.chosen.forEach((name, step) => {
         this.call(name);
@@ -439,8 +455,14 @@ export class WasmModel {
     return { outputs, ms: performance.now() - started };
   }
 
+  /** Threads a run uses now. */
+  get activeThreads() {
+    return this.pool && this.useThreads ? this.threads : 1;
+  }
+
   describe() {
-    return `Wasm SIMD${this.build.relaxed ? " (relaxed)" : ""}, ${this.threads} thread${this.threads > 1 ? "s" : ""}`;
+    const threads = this.activeThreads;
+    return `Wasm SIMD${this.build.relaxed ? " (relaxed)" : ""}, ${threads} thread${threads > 1 ? "s" : ""}`;
   }
 
   destroy() {
@@ -459,9 +481,71 @@ async function pickBinary(bundle, section, threaded) {
   throw new Error(`nnjit: this browser validates none of the bundle's ${threaded ? "threaded " : ""}Wasm binaries`);
 }
 
-/** Workers sharing the model's memory (see wasm_worker.js for the protocol). */
+/** Workers sharing the model's memory (wasm_worker.js documents the protocol). */
 class WorkerPool {
-  static async start() {
-    throw new Error("nnjit: the threaded Wasm runtime is not available in this build");
+  static async start(module, memory, plan, threads) {
+    const control = new SharedArrayBuffer(4 * CONTROL_WORDS);
+    const pool = new WorkerPool(plan, control, threads);
+    const ready = [];
+    for (let tid = 0; tid < threads; tid++) {
+      const worker = new Worker(new URL("./wasm_worker.js", import.meta.url), { type: "module" });
+      pool.workers.push(worker);
+      ready.push(new Promise((resolve, reject) => {
+        worker.onerror = (event) => reject(new Error(`nnjit: wasm worker ${tid} failed to start: ${event.message}`));
+        worker.onmessage = (event) => {
+          if (event.data.type === "ready") resolve();
+          else pool.receive(event.data, reject);
+        };
+      }));
+      worker.postMessage({ module, memory, plan, tid, nt: threads, control });
+    }
+    try {
+      await Promise.all(ready);
+    } catch (error) {
+      pool.stop();
+      throw error;
+    }
+    for (const worker of pool.workers) worker.onmessage = (event) => pool.receive(event.data);
+    return pool;
+  }
+
+  constructor(plan, control, threads) {
+    this.plan = plan;
+    this.control = new Int32Array(control);
+    this.threads = threads;
+    this.workers = [];
+    this.pending = null;
+    this.errors = [];
+  }
+
+  receive(message, reject = null) {
+    if (message.type === "error") {
+      this.errors.push(message.message);
+      if (reject) reject(new Error(`nnjit: ${message.message}`));
+    } else if (message.type === "done" && this.pending && message.generation === this.pending.generation) {
+      const { resolve, reject: fail } = this.pending;
+      this.pending = null;
+      if (message.failed) fail(new Error(`nnjit: ${this.errors.shift() || "a wasm kernel trapped"}`));
+      else resolve(message.captures);
+    }
+  }
+
+  /** One run: the inputs are already in memory; returns the captured mid-run outputs by index. */
+  run() {
+    if (this.pending) throw new Error("nnjit: a Wasm run is already in progress");
+    Atomics.store(this.control, FAILED, 0);
+    return new Promise((resolve, reject) => {
+      const generation = Atomics.load(this.control, RUN) + 1;
+      this.pending = { generation, resolve, reject };
+      Atomics.store(this.control, RUN, generation);
+      Atomics.notify(this.control, RUN);
+    });
+  }
+
+  stop() {
+    Atomics.store(this.control, STOP, 1);
+    Atomics.add(this.control, RUN, 1);
+    Atomics.notify(this.control, RUN);
+    for (const worker of this.workers) worker.terminate();
   }
 }

@@ -12,6 +12,8 @@
 // replaces the default only when it is faster by MARGIN. Winners are kept in IndexedDB keyed by
 // device fingerprint, backend, kernel signature and nnjit version, so a reload starts tuned.
 
+import { THREADS_KEY } from "./nnjit.js";
+
 const DB_NAME = "nnjit";
 const STORE = "schedules";
 const MARGIN = 0.97;
@@ -239,6 +241,22 @@ async function upload(service, device, rows, version) {
   return records.length;
 }
 
+/** Workers or this thread alone: whole runs of the model both ways (small models lose to barriers). */
+async function tuneThreads(model) {
+  const time = async (useThreads) => {
+    model.useThreads = useThreads;
+    const samples = [];
+    for (let i = 0; i < 2 * BATCHES; i++) samples.push((await model.run(model.lastInputs)).ms);
+    return median(samples);
+  };
+  const alone = await time(false);
+  const workers = await time(true);
+  model.useThreads = workers < alone * MARGIN;
+  return { signature: THREADS_KEY, kernel: `threads (${model.threads} workers vs 1)`, template: "model", uses: 1, variants: 2,
+    measured: 2, rejected: 0, source: "searched", defaultMs: alone, bestMs: Math.min(alone, workers),
+    best: model.useThreads ? 1 : 0, chosen: model.useThreads ? String(model.threads) : "1" };
+}
+
 // --- The search ---------------------------------------------------------------------------------
 
 /**
@@ -320,6 +338,7 @@ export async function tune(model, { budgetMs = 10000, onProgress = () => {}, sto
     await row.target.choose(row.best);
   }
   const uploaded = service ? await upload(service, device, rows, version) : 0;
+  if (backend === "wasm" && model.pool) rows.push(await tuneThreads(model));
   const clean = rows.map(({ target, reference, timings, ...rest }) => ({ ...rest, speedup: rest.defaultMs / rest.bestMs }));
   if (store && clean.length) await storeRows(await model.fingerprint(), backend, version, clean);
   return { rows: clean, seconds: (performance.now() - started) / 1000, complete, uploaded };
