@@ -36,7 +36,7 @@ compiles it (wasmtime or V8), which turns a bad module into `NnjitError`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -53,7 +53,7 @@ from nnjit.backends.wasm_matmul import scratch_bytes
 from nnjit.backends.wasm_templates import KernelPrinter
 from nnjit.backends.wasm_threads import MAX_THREADS, PARALLEL_MIN_WORK, Threads, parallel_steps, parallel_work
 from nnjit.dialects import nn, shapes
-from nnjit.dialects.web import DispatchOp, KernelOp
+from nnjit.dialects.web import DispatchOp, KernelOp, Schedule
 from nnjit.errors import NnjitError
 
 PAGE = 65536
@@ -97,6 +97,26 @@ class TensorIO:
 
 
 @dataclass
+class StepVariants:
+    """The tuning variants of one step: other exports computing the same output region."""
+
+    kernel: KernelOp
+    output: int
+    nbytes: int
+    exports: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry the page's tuner reads (schedules as canonical JSON text)."""
+        from nnjit.runtime.bundle import schedule_key
+        from nnjit.tuner.signature import kernel_signature
+
+        return {"signature": kernel_signature(self.kernel).digest, "kernel": self.kernel.sym_name.data,
+                "template": self.kernel.template.data, "storage": STORAGE[value_kind(self.kernel.root)],
+                "output": [self.output, self.nbytes],
+                "exports": [{"name": e["name"], "schedule": schedule_key(e["schedule"])} for e in self.exports]}  # fmt: skip
+
+
+@dataclass
 class HostPlan:
     """What a runner does with a program: regions, inputs, weights, calls in order, outputs."""
 
@@ -111,6 +131,8 @@ class HostPlan:
     """Whether the memory is imported and shared and kernels take `(tid, nt)`."""
     max_threads: int = 1
     """The most threads a run may use (scratch copies reserved)."""
+    variants: dict[int, StepVariants] = field(default_factory=dict[int, StepVariants])
+    """Per step with tuning variants: its kernel, output region and the exports of each schedule."""
     parallel: list[bool] = field(default_factory=list[bool])
     """Per step: whether all threads call it (with `(tid, nt)`); otherwise thread 0 alone, with (0, 1)."""
 
@@ -143,6 +165,7 @@ class HostPlan:
             "threads": self.threads,
             "max_threads": self.max_threads,
             "parallel": self.parallel,
+            "variants": {str(step): v.to_json() for step, v in self.variants.items()},
         }
 
 
@@ -226,7 +249,8 @@ class _Layout:
 
 def build_program(module: ModuleOp, weights: Mapping[str, np.ndarray] | None = None, relaxed: bool = False,
                   guard: int = 0, assemble: bool = True, threads: bool = False, max_threads: int = MAX_THREADS,
-                  parallel_min_work: int = PARALLEL_MIN_WORK) -> WasmProgram:  # fmt: skip
+                  parallel_min_work: int = PARALLEL_MIN_WORK,
+                  variants: Mapping[str, Sequence[Schedule]] | None = None) -> WasmProgram:  # fmt: skip
     """Lay out memory, print every dispatch, assemble; see the module docstring.
 
     With `threads`, every kernel is printed split for up to `max_threads` threads, and which steps
@@ -287,7 +311,10 @@ def build_program(module: ModuleOp, weights: Mapping[str, np.ndarray] | None = N
                                              _read_point(value, offsets[value], dispatches, written)))  # fmt: skip
         else:
             raise NnjitError(f"the wasm target cannot run '{op.name}' in @main")
-    scratch = max((scratch_bytes(k) for _, k in dispatches if k.template.data == "matmul"), default=0)
+    alternatives = {name: [_with_schedule(kernels[name], s) for s in schedules]
+                    for name, schedules in (variants or {}).items() if name in kernels}  # fmt: skip
+    every = [k for _, k in dispatches] + [k for clones in alternatives.values() for k in clones]
+    scratch = max((scratch_bytes(k) for k in every if k.template.data == "matmul"), default=0)
     stride = -(-scratch // ALIGN) * ALIGN  # each thread's copy starts 16-byte aligned
     scratch_base = layout.allocate("scratch", "scratch", stride * (max_threads - 1) + scratch if threads else scratch)
     functions: list[str] = []
@@ -302,6 +329,16 @@ def build_program(module: ModuleOp, weights: Mapping[str, np.ndarray] | None = N
         helpers |= printer.r.helpers
         plan.steps.append(export)
         splittable.append(threads and printer.split_units >= 2)
+        clones = alternatives.get(kernel.sym_name.data, [])
+        if clones:
+            exports = [{"name": export, "schedule": kernel.schedule.values}]
+            for number, clone in enumerate(clones, 1):
+                other = KernelPrinter(clone, [offsets[a] for a in op.args], offsets[op.outputs[0]], scratch_base, relaxed,
+                                      share)  # fmt: skip
+                functions.append(other.emit(f"{export}_v{number}"))
+                helpers |= other.r.helpers
+                exports.append({"name": f"{export}_v{number}", "schedule": clone.schedule.values})
+            plan.variants[index] = StepVariants(kernel, offsets[op.outputs[0]], _nbytes(op.outputs[0]), exports)
     work = [parallel_work(kernel) for _, kernel in dispatches]
     plan.parallel = parallel_steps(work, splittable, parallel_min_work) if threads else [False] * len(dispatches)
     plan.pages = max(1, -(-layout.cursor // PAGE))
@@ -310,6 +347,11 @@ def build_program(module: ModuleOp, weights: Mapping[str, np.ndarray] | None = N
     plan.regions = layout.regions
     text = module_text(plan, helpers, functions)
     return WasmProgram(text, assemble_wat(text) if assemble else b"", plan)
+
+
+def _with_schedule(kernel: KernelOp, schedule: Schedule) -> KernelOp:
+    return KernelOp(kernel.sym_name.data, kernel.function_type, kernel.body.clone(), kernel.template.data,
+                    schedule.to_attr())  # fmt: skip
 
 
 def _read_point(value: SSAValue, offset: int, dispatches: list[tuple[DispatchOp, KernelOp]],

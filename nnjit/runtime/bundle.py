@@ -169,14 +169,31 @@ def _webgpu_section(compiled: CompiledModel, weights: _Blob, directory: Path, ca
     }
 
 
-def _wasm_section(compiled: CompiledModel, weights: _Blob, directory: Path, threads: bool) -> dict[str, Any]:
+def _wasm_variants(compiled: CompiledModel, candidates: int) -> dict[str, list[Schedule]]:
+    """Per kernel, up to `candidates - 1` other schedules of its Wasm lite space (pruned for the exporting
+    machine's CPU; every candidate is valid anywhere, only its speed is the page's to measure)."""
+    from nnjit.tuner.lite_wasm import wasm_lite_space
+
+    variants: dict[str, list[Schedule]] = {}
+    for kernel in compiled.kernels:
+        current = kernel.schedule.values
+        others = [s for s in wasm_lite_space(kernel).candidates if s != current]
+        if others and candidates > 1:
+            variants[kernel.sym_name.data] = others[: candidates - 1]
+    return variants
+
+
+def _wasm_section(
+    compiled: CompiledModel, weights: _Blob, directory: Path, threads: bool, candidates: int
+) -> dict[str, Any]:
     """Relaxed and plain builds, single-threaded and (with `threads`) threaded, each with its weight layout."""
     from nnjit.backends.wasm import build_program
 
+    variants = _wasm_variants(compiled, candidates)
     builds: list[dict[str, Any]] = []
     for threaded in (False, True) if threads else (False,):
         for relaxed in (True, False):
-            program = build_program(compiled.module, compiled.weights, relaxed, threads=threaded)
+            program = build_program(compiled.module, compiled.weights, relaxed, threads=threaded, variants=variants)
             name = f"model.{'threads.' if threaded else ''}{'relaxed' if relaxed else 'plain'}.wasm"
             (directory / name).write_bytes(program.binary)
             placed = [[offset, *weights.add(data)] for offset, data in program.plan.weights]
@@ -218,7 +235,7 @@ def write_bundle(directory: str | os.PathLike[str], webgpu: CompiledModel | None
     if webgpu is not None:
         manifest["webgpu"] = _webgpu_section(webgpu, weights, out, max(1, candidates))
     if wasm is not None:
-        manifest["wasm"] = _wasm_section(wasm, weights, out, threads)
+        manifest["wasm"] = _wasm_section(wasm, weights, out, threads, max(1, candidates))
     manifest["weights"] = {"file": "weights.bin", "bytes": weights.size}
     weights.write(out / "weights.bin")
     if sample is not None:

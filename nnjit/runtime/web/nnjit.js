@@ -240,11 +240,7 @@ export class WebGPUModel {
   /** Run the model; `inputs` maps names to storage typed arrays (or Uint8Array bytes). */
   async run(inputs) {
     const started = performance.now();
-    checkInputs(this.plan.inputs, inputs);
-    for (const input of this.plan.inputs) {
-      const bytes = storageOf(input, inputs[input.name]);
-      this.device.queue.writeBuffer(this.buffers[input.buffer], 0, bytes);
-    }
+    this.write(inputs);
     const encoder = this.device.createCommandEncoder();
     const staging = [];
     let done = 0;
@@ -272,6 +268,24 @@ export class WebGPUModel {
     }));
     this.check();
     return { outputs, ms: performance.now() - started };
+  }
+
+  write(inputs) {
+    checkInputs(this.plan.inputs, inputs);
+    this.lastInputs = inputs;
+    for (const input of this.plan.inputs) {
+      const bytes = storageOf(input, inputs[input.name]);
+      this.device.queue.writeBuffer(this.buffers[input.buffer], 0, bytes);
+    }
+  }
+
+  /** Run the steps before `step` on the last inputs: step `step`'s inputs then hold their true values. */
+  async prefix(step) {
+    this.write(this.lastInputs);
+    const encoder = this.device.createCommandEncoder();
+    if (step > 0) this.encode(encoder, this.steps.slice(0, step));
+    this.device.queue.submit([encoder.finish()]);
+    await this.device.queue.onSubmittedWorkDone();
   }
 
   /** Milliseconds of `repeats` dispatches of one step alone (GPU timestamps when available). */
@@ -386,10 +400,8 @@ export class WasmModel {
     }
     this.applyChoices(choices);
     if (this.threads > 1) {
-      const threads = Math.min(this.threads, plan.max_threads || 1);
-      this.threads = threads;
-      // Workers run the plan's steps as chosen now; tuning restarts the pool with its choices.
-      this.pool = await WorkerPool.start(this.build.module, this.memory, { ...plan, steps: this.chosen }, threads);
+      this.threads = Math.min(this.threads, plan.max_threads || 1);
+      await this.restartPool();
     }
   }
 
@@ -426,6 +438,12 @@ export class WasmModel {
     for (const input of this.plan.inputs) bytes.set(storageOf(input, inputs[input.name]), input.offset);
   }
 
+  /** Run the steps before `step` on the last inputs (in this thread): step `step`'s inputs are then true. */
+  async prefix(step) {
+    this.write(this.lastInputs);
+    for (let i = 0; i < step; i++) this.call(this.chosen[i]);
+  }
+
   /** Run the model; same arguments and result as `WebGPUModel.run`. */
   async run(inputs) {
     const started = performance.now();
@@ -453,6 +471,13 @@ export class WasmModel {
       });
     }
     return { outputs, ms: performance.now() - started };
+  }
+
+  /** (Re)start the workers with the steps as chosen now (after tuning changed a choice). */
+  async restartPool() {
+    if (this.threads <= 1) return;
+    if (this.pool) this.pool.stop();
+    this.pool = await WorkerPool.start(this.build.module, this.memory, { ...this.plan, steps: [...this.chosen] }, this.threads);
   }
 
   /** Threads a run uses now. */

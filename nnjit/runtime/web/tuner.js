@@ -124,7 +124,7 @@ function webgpuTargets(model) {
       },
       async time(prepared) { return model.timeStep(prepared, 8); },
       async choose(variant) { await model.choose(kernel.signature, variant); },
-      stepIndex: index,
+      async prefix() { await model.prefix(index); },
     });
   });
   plan.steps.forEach((step) => {
@@ -148,22 +148,30 @@ function wasmTargets(model) {
       defaultIndex: 0,
       storage: options.storage,
       async prepare(variant) { return options.exports[variant].name; },
+      async prefix() { await model.prefix(index); },
       async output(exported) {
         new Uint8Array(model.memory.buffer).fill(0xff, region[0], region[0] + region[1]);
         model.call(exported);
         return new Uint8Array(model.memory.buffer).slice(region[0], region[0] + region[1]);
       },
       async time(exported) {
-        const repeats = 4;
-        const started = performance.now();
-        for (let i = 0; i < repeats; i++) model.call(exported);
-        return (performance.now() - started) / repeats;
+        // performance.now() is coarsened (5 µs when cross-origin isolated, 100 µs otherwise): repeat
+        // a kernel until a sample spans at least 1 ms.
+        let repeats = 1;
+        for (;;) {
+          const started = performance.now();
+          for (let i = 0; i < repeats; i++) model.call(exported);
+          const elapsed = performance.now() - started;
+          if (elapsed >= 1 || repeats >= 1 << 16) return elapsed / repeats;
+          repeats *= elapsed > 0 ? Math.min(16, Math.ceil(1.2 / elapsed)) : 16;
+        }
       },
       async choose(variant) {
         plan.steps.forEach((_, step) => {
           const other = variants[step];
           if (other && other.signature === options.signature) model.chosen[step] = other.exports[variant].name;
         });
+        await model.restartPool();
       },
     });
   });
@@ -272,6 +280,8 @@ export async function tune(model, { budgetMs = 10000, onProgress = () => {}, sto
   const targets = backend === "webgpu" ? webgpuTargets(model) : wasmTargets(model);
   const rows = [];
   for (const target of targets) {
+    // Kernels read what earlier steps wrote; slots are shared, so recompute those values first.
+    await target.prefix();
     const prepared = await target.prepare(target.defaultIndex);
     const samples = [];
     for (let i = 0; i < BATCHES; i++) samples.push(await target.time(prepared));
@@ -313,7 +323,8 @@ export async function tune(model, { budgetMs = 10000, onProgress = () => {}, sto
     }
   };
   for (const row of rows) {
-    // The reference again, now: other kernels' runs since phase one may have rewritten this one's inputs.
+    // The reference again, now: other kernels' runs since phase one have rewritten this one's inputs.
+    await row.target.prefix();
     row.reference = await row.target.output(await row.target.prepare(row.target.defaultIndex));
     const offered = offers[row.signature] || { device: [], hints: [] };
     for (const variant of offered.device) await measure(row, variant);
