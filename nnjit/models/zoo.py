@@ -30,16 +30,24 @@ Regenerate the fixtures (and check them against torch in onnxruntime) with::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
 import pathlib
 import sys
 import time
-from collections import Counter
-from collections.abc import Generator, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from nnjit.models.export import (
+    DEFAULT_OPSET,
+    InputSpec,
+    ModelSpec,
+    build_hf_model,
+    export_hf_model,
+    op_histogram,
+    spec_example_inputs,
+    verify_hf_model,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -51,6 +59,7 @@ __all__ = [
     "ZOO_DIR",
     "ZOO_MODELS",
     "InputSpec",
+    "ModelSpec",
     "ZooModelSpec",
     "build_model",
     "example_inputs",
@@ -61,9 +70,6 @@ __all__ = [
     "zoo_path",
 ]
 
-#: Opset 17 is the lowest with ``LayerNormalization`` and still has ``ReduceMean``
-#: axes as an attribute (opset 18 makes them an input), which is simpler to import.
-DEFAULT_OPSET = 17
 #: Seed for the random weights and the example inputs; fixtures are reproducible.
 DEFAULT_SEED = 0
 #: Two distinct (batch, seq) shapes: one shape cannot catch shapes baked into a graph.
@@ -76,37 +82,8 @@ VERIFY_ATOL = 1e-5
 ZOO_DIR = pathlib.Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "zoo"
 
 
-@dataclasses.dataclass(frozen=True)
-class InputSpec:
-    """One graph input: name and numpy dtype name; all inputs are ``[batch, sequence]``."""
-
-    name: str
-    dtype: str = "int64"
-
-
-@dataclasses.dataclass(frozen=True)
-class ZooModelSpec:
-    """Static description of a zoo model, usable without torch installed."""
-
-    name: str
-    architecture: str
-    inputs: tuple[InputSpec, ...]
-    outputs: tuple[str, ...]
-    vocab_size: int
-    #: Smallest token id drawn for examples; lower ids are special (pad/bos/eos).
-    min_token_id: int
-    #: Token written where ``attention_mask`` is 0 (only used with a mask input).
-    pad_token_id: int
-    #: Maximum sequence length supported by the position embeddings.
-    max_seq: int
-    #: Hyper-parameters passed to the transformers config class.
-    config: dict[str, Any]
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        """Names of the graph inputs, in positional order."""
-        return tuple(i.name for i in self.inputs)
-
+#: Zoo models are described by the shared :class:`ModelSpec`.
+ZooModelSpec = ModelSpec
 
 _IDS = InputSpec("input_ids")
 _MASK = InputSpec("attention_mask")
@@ -254,27 +231,7 @@ def example_inputs(name: str, batch: int, seq: int, seed: int = DEFAULT_SEED) ->
     with an ``attention_mask`` the mask is ones with some trailing zeros (right
     padding) and the padded positions hold the pad token, as a tokenizer would emit.
     """
-    spec = _spec(name)
-    if batch < 1 or seq < 1:
-        raise ValueError(f"batch and seq must be positive, got ({batch}, {seq})")
-    if seq > spec.max_seq:
-        raise ValueError(f"{name}: seq={seq} exceeds the supported maximum {spec.max_seq}")
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(spec.min_token_id, spec.vocab_size, size=(batch, seq), dtype=np.int64)
-    result: dict[str, np.ndarray] = {"input_ids": ids}
-    if "attention_mask" in spec.input_names:
-        # Pad at most half of each row so no row is fully masked (softmax over nothing),
-        # and force padding on row 0 so even batch=1 exercises the mask.
-        pads = rng.integers(0, seq // 2 + 1, size=batch)
-        if seq > 1:
-            pads[0] = max(int(pads[0]), 1)
-        mask = np.ones((batch, seq), dtype=np.int64)
-        for row, pad in enumerate(pads):
-            if pad:
-                mask[row, seq - pad :] = 0
-                ids[row, seq - pad :] = spec.pad_token_id
-        result["attention_mask"] = mask
-    return {i.name: result[i.name].astype(i.dtype) for i in spec.inputs}
+    return spec_example_inputs(_spec(name), batch, seq, seed)
 
 
 def _spec(name: str) -> ZooModelSpec:
@@ -293,67 +250,7 @@ def build_model(name: str, seed: int = DEFAULT_SEED) -> torch.nn.Module:
     The wrapper takes the graph inputs positionally and returns only the output
     named in the spec, so the exported graph has exactly that single output.
     """
-    import torch
-    import transformers
-
-    spec = _spec(name)
-    # Typed loosely: each config class only fits its own model class.
-    classes: dict[str, tuple[Any, Any]] = {
-        "BartModel": (transformers.BartConfig, transformers.BartModel),
-        "T5EncoderModel": (transformers.T5Config, transformers.T5EncoderModel),
-        "GPT2LMHeadModel": (transformers.GPT2Config, transformers.GPT2LMHeadModel),
-        "RobertaModel": (transformers.RobertaConfig, transformers.RobertaModel),
-        "LlamaForCausalLM": (transformers.LlamaConfig, transformers.LlamaForCausalLM),
-    }
-    config_cls, model_cls = classes[spec.architecture]
-    # Eager attention exports as plain MatMul/Softmax instead of SDPA.
-    config = config_cls(**spec.config, attn_implementation="eager")
-    torch.manual_seed(seed)
-    model: torch.nn.Module = model_cls(config)
-    # Random init often leaves biases/norm weights at exactly 0/1; perturb every
-    # parameter so a compiler bug that drops a bias or norm scale cannot go unnoticed.
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(torch.randn_like(param) * 0.02)
-    model.to(torch.float32).eval()
-    return _wrap_single_output(model, spec.input_names, spec.outputs[0])
-
-
-def _wrap_single_output(model: torch.nn.Module, input_names: Sequence[str], output: str) -> torch.nn.Module:
-    """Adapt ``model`` to take positional inputs and return one named output tensor."""
-    # The adapter subclasses torch.nn.Module, so it is defined here rather than at
-    # module level to keep torch out of module import.
-    import torch
-
-    class SingleOutput(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, *args: torch.Tensor) -> torch.Tensor:
-            kwargs = dict(zip(input_names, args, strict=True))
-            return getattr(self.model(**kwargs, return_dict=True), output)
-
-    return SingleOutput()
-
-
-@contextlib.contextmanager
-def _no_packed_sequences() -> Generator[None]:
-    """Disable transformers' packed-sequence detection while tracing.
-
-    When no attention mask is given, causal LMs (gpt2, llama) inspect
-    ``position_ids`` for several sequences packed into one row. Eagerly this is
-    skipped because the ids are a plain ``arange``, but under tracing it cannot be
-    decided, so the data-dependent ``torch.diff``/``cumsum`` mask logic would be
-    traced (and ``aten::diff`` has no ONNX symbolic). Our position ids are always
-    ``arange(seq)``, so "no packing" is the exact answer.
-    """
-    from unittest import mock
-
-    from transformers import masking_utils
-
-    with mock.patch.object(masking_utils, "find_packed_sequence_indices", return_value=None):
-        yield
+    return build_hf_model(_spec(name), seed)
 
 
 def export_model(
@@ -368,43 +265,17 @@ def export_model(
     decomposed op patterns (erf-GELU, RMSNorm as Pow/ReduceMean/..., etc.) that the
     compiler's pattern matchers target.
     """
-    import warnings
-
-    import onnx
-    import torch
-
     spec = _spec(name)
-    out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.onnx"
-    model = build_model(name, seed)
-    trace = example_inputs(name, *TRACE_SHAPE, seed=seed)
-    args = tuple(torch.from_numpy(trace[n]) for n in spec.input_names)
-    axes = {0: "batch", 1: "sequence"}
-    dynamic_axes = dict.fromkeys((*spec.input_names, *spec.outputs), axes)
-    with warnings.catch_warnings(), torch.no_grad(), _no_packed_sequences():
-        # The legacy exporter is deprecated (but supported) and tracing HF models is
-        # noisy; the two-shape verification is what guards against bad traces.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            args,
-            str(path),
-            dynamo=False,
-            export_params=True,
-            opset_version=opset,
-            do_constant_folding=True,
-            input_names=list(spec.input_names),
-            output_names=list(spec.outputs),
-            dynamic_axes=dynamic_axes,
-        )
-    proto = onnx.load(str(path))
-    # Record provenance so a stray fixture can be traced back to this script.
-    proto.producer_name = "nnjit.models.zoo"
-    proto.doc_string = f"nnjit zoo model {name}: random-weight {spec.architecture}, seed={seed}"
-    onnx.save(proto, str(path))
-    onnx.checker.check_model(str(path), full_check=True)
-    return path
+    return export_hf_model(
+        spec,
+        pathlib.Path(out_dir) / f"{name}.onnx",
+        trace_shape=TRACE_SHAPE,
+        opset=opset,
+        seed=seed,
+        # Record provenance so a stray fixture can be traced back to this script.
+        producer="nnjit.models.zoo",
+        doc_string=f"nnjit zoo model {name}: random-weight {spec.architecture}, seed={seed}",
+    )
 
 
 def verify_model(
@@ -418,41 +289,8 @@ def verify_model(
     Raises ``AssertionError`` on mismatch beyond ``rtol=1e-4, atol=1e-5``; returns
     the largest absolute difference seen.
     """
-    import onnxruntime as ort
-    import torch
-
-    spec = _spec(name)
     path = pathlib.Path(path) if path is not None else zoo_path(name)
-    model = build_model(name, seed)
-    opts = ort.SessionOptions()
-    # Optimisations could fuse ops and change numerics slightly; check the graph as-is.
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    worst = 0.0
-    for batch, seq in shapes:
-        feeds = example_inputs(name, batch, seq, seed=seed + batch * 1000 + seq)
-        got = cast("np.ndarray", session.run(list(spec.outputs), feeds)[0])
-        with torch.no_grad():
-            want = model(*(torch.from_numpy(feeds[n]) for n in spec.input_names)).numpy()
-        # strict=True also rejects shape/dtype mismatches instead of broadcasting.
-        np.testing.assert_allclose(
-            got,
-            want,
-            strict=True,
-            rtol=VERIFY_RTOL,
-            atol=VERIFY_ATOL,
-            err_msg=f"{name} at {(batch, seq)}",
-        )
-        worst = max(worst, float(np.max(np.abs(got - want))))
-    return worst
-
-
-def op_histogram(path: pathlib.Path | str) -> Counter[str]:
-    """Count ONNX op types in the main graph of ``path`` (zoo graphs have no subgraphs)."""
-    import onnx
-
-    proto = onnx.load(str(path))
-    return Counter(n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}" for n in proto.graph.node)
+    return verify_hf_model(_spec(name), path, shapes, seed, rtol=VERIFY_RTOL, atol=VERIFY_ATOL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -378,13 +378,17 @@ def _mean(x: Array, axes: tuple[int, ...], keepdims: bool) -> Array:
     return _int_div(total, np.array(count, dtype=x.dtype))
 
 
-def _extreme(pick: Callable[..., Array], empty: Callable[[np.dtype[Any]], Any]) -> Callable[[Array, tuple[int, ...], bool], Array]:
+def _extreme(
+    pick: Callable[..., Array], empty: Callable[[np.dtype[Any]], Any]
+) -> Callable[[Array, tuple[int, ...], bool], Array]:
     """max/min with ONNX's identity for an empty reduced extent (-inf/+inf or the type's bounds)."""
 
     def reduce(x: Array, axes: tuple[int, ...], keepdims: bool) -> Array:
         if x.size == 0 or any(x.shape[a] == 0 for a in axes):
-            shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape)) if keepdims else tuple(
-                d for i, d in enumerate(x.shape) if i not in axes
+            shape = (
+                tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+                if keepdims
+                else tuple(d for i, d in enumerate(x.shape) if i not in axes)
             )
             return np.full(shape, empty(x.dtype), dtype=x.dtype)
         return pick(x, axis=axes, keepdims=keepdims)

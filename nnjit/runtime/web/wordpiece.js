@@ -1,0 +1,384 @@
+// nnjit's WordPiece tokenizer for the browser: BERT's tokenization (as HuggingFace `tokenizers`
+// runs it for a `tokenizer.json` with a BertNormalizer, a BertPreTokenizer and a WordPiece model),
+// in a plain ES module with no dependencies. The ids it produces equal the `tokenizers` package's
+// (tests/runtime/test_wordpiece.py checks every code point, the MiniLM corpus and generated text
+// in Node).
+//
+//   import { WordPieceTokenizer } from "./wordpiece.js";
+//   const tokenizer = WordPieceTokenizer.fromJSON(await (await fetch("tokenizer.json")).json());
+//   const batch = tokenizer.encodeBatch(["A sentence.", "Another one"], { maxLength: 256 });
+//   // batch.shape = [2, 5]; batch.input_ids, batch.attention_mask, batch.token_type_ids: flat,
+//   // row-major arrays of numbers, padded with [PAD] (id 0, mask 0) to the longest row.
+//
+// The steps, in `tokenizers`' order:
+//   1. special tokens ([CLS], [SEP], [PAD], [UNK], [MASK]) written in the text are matched verbatim
+//      and kept whole; the text between them goes through steps 2-4;
+//   2. normalisation: drop NUL, U+FFFD and control, format and private-use characters (tab, newline
+//      and carriage return excepted), turn whitespace into spaces, put spaces around CJK ideographs,
+//      strip accents (NFD, then drop non-spacing marks) and lowercase, character by character;
+//   3. pre-tokenisation: split at whitespace, and make every punctuation character (Unicode P* and
+//      ASCII punctuation) a word of its own;
+//   4. WordPiece: each word becomes the longest vocabulary prefix, then "##"-continuations, greedily;
+//      a word with no such split, or longer than `max_input_chars_per_word` characters, is [UNK];
+//   5. truncation to `maxLength - 2` pieces, then [CLS] ... [SEP], then padding.
+//
+// Character classes do not come from the JavaScript engine's Unicode tables, which are newer than
+// the ones `tokenizers` uses (the `unicode_categories` crate, whose "other" omits unassigned code
+// points and whose marks and punctuation predate recent Unicode versions, and Rust's
+// `char::is_whitespace`): the sets below are measured from the `tokenizers` package, code point by
+// code point, by tools/wordpiece_tables.py. Only NFD and lowercasing use the engine; NO_DECOMPOSE
+// lists the code points whose NFD decomposition is newer than `tokenizers`' (left alone, as there).
+
+// Each table is a flat, sorted list of inclusive code point ranges: [first, last, first, last, ...].
+// BEGIN GENERATED TABLES (python tools/wordpiece_tables.py)
+export const OTHER = [
+  0x0, 0x8, 0xb, 0xc, 0xe, 0x1f, 0x7f, 0x9f, 0xad, 0xad, 0x600, 0x605, 0x61c, 0x61c, 0x6dd, 0x6dd,
+  0x70f, 0x70f, 0x180e, 0x180e, 0x200b, 0x200f, 0x202a, 0x202e, 0x2060, 0x2064, 0x2066, 0x206f,
+  0xe000, 0xf8ff, 0xfeff, 0xfeff, 0xfff9, 0xfffb, 0xfffd, 0xfffd, 0x110bd, 0x110bd, 0x1bca0,
+  0x1bca3, 0x1d173, 0x1d17a, 0xe0001, 0xe0001, 0xe0020, 0xe007f, 0xf0000, 0xffffd, 0x100000,
+  0x10fffd,
+];
+export const CLEAN_SPACE = [
+  0x9, 0xa, 0xd, 0xd, 0xa0, 0xa0, 0x1680, 0x1680, 0x2000, 0x200a, 0x2028, 0x2029, 0x202f, 0x202f,
+  0x205f, 0x205f, 0x3000, 0x3000,
+];
+export const SPACE = [
+  0x9, 0xd, 0x20, 0x20, 0x85, 0x85, 0xa0, 0xa0, 0x1680, 0x1680, 0x2000, 0x200a, 0x2028, 0x2029,
+  0x202f, 0x202f, 0x205f, 0x205f, 0x3000, 0x3000,
+];
+export const PUNCTUATION = [
+  0x21, 0x2f, 0x3a, 0x40, 0x5b, 0x60, 0x7b, 0x7e, 0xa1, 0xa1, 0xa7, 0xa7, 0xab, 0xab, 0xb6, 0xb7,
+  0xbb, 0xbb, 0xbf, 0xbf, 0x37e, 0x37e, 0x387, 0x387, 0x55a, 0x55f, 0x589, 0x58a, 0x5be, 0x5be,
+  0x5c0, 0x5c0, 0x5c3, 0x5c3, 0x5c6, 0x5c6, 0x5f3, 0x5f4, 0x609, 0x60a, 0x60c, 0x60d, 0x61b, 0x61b,
+  0x61e, 0x61f, 0x66a, 0x66d, 0x6d4, 0x6d4, 0x700, 0x70d, 0x7f7, 0x7f9, 0x830, 0x83e, 0x85e, 0x85e,
+  0x964, 0x965, 0x970, 0x970, 0xaf0, 0xaf0, 0xdf4, 0xdf4, 0xe4f, 0xe4f, 0xe5a, 0xe5b, 0xf04, 0xf12,
+  0xf14, 0xf14, 0xf3a, 0xf3d, 0xf85, 0xf85, 0xfd0, 0xfd4, 0xfd9, 0xfda, 0x104a, 0x104f, 0x10fb,
+  0x10fb, 0x1360, 0x1368, 0x1400, 0x1400, 0x166d, 0x166e, 0x169b, 0x169c, 0x16eb, 0x16ed, 0x1735,
+  0x1736, 0x17d4, 0x17d6, 0x17d8, 0x17da, 0x1800, 0x180a, 0x1944, 0x1945, 0x1a1e, 0x1a1f, 0x1aa0,
+  0x1aa6, 0x1aa8, 0x1aad, 0x1b5a, 0x1b60, 0x1bfc, 0x1bff, 0x1c3b, 0x1c3f, 0x1c7e, 0x1c7f, 0x1cc0,
+  0x1cc7, 0x1cd3, 0x1cd3, 0x2010, 0x2027, 0x2030, 0x2043, 0x2045, 0x2051, 0x2053, 0x205e, 0x207d,
+  0x207e, 0x208d, 0x208e, 0x2308, 0x230b, 0x2329, 0x232a, 0x2768, 0x2775, 0x27c5, 0x27c6, 0x27e6,
+  0x27ef, 0x2983, 0x2998, 0x29d8, 0x29db, 0x29fc, 0x29fd, 0x2cf9, 0x2cfc, 0x2cfe, 0x2cff, 0x2d70,
+  0x2d70, 0x2e00, 0x2e2e, 0x2e30, 0x2e42, 0x3001, 0x3003, 0x3008, 0x3011, 0x3014, 0x301f, 0x3030,
+  0x3030, 0x303d, 0x303d, 0x30a0, 0x30a0, 0x30fb, 0x30fb, 0xa4fe, 0xa4ff, 0xa60d, 0xa60f, 0xa673,
+  0xa673, 0xa67e, 0xa67e, 0xa6f2, 0xa6f7, 0xa874, 0xa877, 0xa8ce, 0xa8cf, 0xa8f8, 0xa8fa, 0xa8fc,
+  0xa8fc, 0xa92e, 0xa92f, 0xa95f, 0xa95f, 0xa9c1, 0xa9cd, 0xa9de, 0xa9df, 0xaa5c, 0xaa5f, 0xaade,
+  0xaadf, 0xaaf0, 0xaaf1, 0xabeb, 0xabeb, 0xfd3e, 0xfd3f, 0xfe10, 0xfe19, 0xfe30, 0xfe52, 0xfe54,
+  0xfe61, 0xfe63, 0xfe63, 0xfe68, 0xfe68, 0xfe6a, 0xfe6b, 0xff01, 0xff03, 0xff05, 0xff0a, 0xff0c,
+  0xff0f, 0xff1a, 0xff1b, 0xff1f, 0xff20, 0xff3b, 0xff3d, 0xff3f, 0xff3f, 0xff5b, 0xff5b, 0xff5d,
+  0xff5d, 0xff5f, 0xff65, 0x10100, 0x10102, 0x1039f, 0x1039f, 0x103d0, 0x103d0, 0x1056f, 0x1056f,
+  0x10857, 0x10857, 0x1091f, 0x1091f, 0x1093f, 0x1093f, 0x10a50, 0x10a58, 0x10a7f, 0x10a7f,
+  0x10af0, 0x10af6, 0x10b39, 0x10b3f, 0x10b99, 0x10b9c, 0x11047, 0x1104d, 0x110bb, 0x110bc,
+  0x110be, 0x110c1, 0x11140, 0x11143, 0x11174, 0x11175, 0x111c5, 0x111c9, 0x111cd, 0x111cd,
+  0x111db, 0x111db, 0x111dd, 0x111df, 0x11238, 0x1123d, 0x112a9, 0x112a9, 0x114c6, 0x114c6,
+  0x115c1, 0x115d7, 0x11641, 0x11643, 0x1173c, 0x1173e, 0x12470, 0x12474, 0x16a6e, 0x16a6f,
+  0x16af5, 0x16af5, 0x16b37, 0x16b3b, 0x16b44, 0x16b44, 0x1bc9f, 0x1bc9f, 0x1da87, 0x1da8b,
+];
+export const MARK = [
+  0x300, 0x33f, 0x342, 0x342, 0x345, 0x36f, 0x483, 0x487, 0x591, 0x5bd, 0x5bf, 0x5bf, 0x5c1, 0x5c2,
+  0x5c4, 0x5c5, 0x5c7, 0x5c7, 0x610, 0x61a, 0x64b, 0x65f, 0x670, 0x670, 0x6d6, 0x6dc, 0x6df, 0x6e4,
+  0x6e7, 0x6e8, 0x6ea, 0x6ed, 0x711, 0x711, 0x730, 0x74a, 0x7a6, 0x7b0, 0x7eb, 0x7f3, 0x816, 0x819,
+  0x81b, 0x823, 0x825, 0x827, 0x829, 0x82d, 0x859, 0x85b, 0x8e3, 0x902, 0x93a, 0x93a, 0x93c, 0x93c,
+  0x941, 0x948, 0x94d, 0x94d, 0x951, 0x957, 0x962, 0x963, 0x981, 0x981, 0x9bc, 0x9bc, 0x9c1, 0x9c4,
+  0x9cd, 0x9cd, 0x9e2, 0x9e3, 0xa01, 0xa02, 0xa3c, 0xa3c, 0xa41, 0xa42, 0xa47, 0xa48, 0xa4b, 0xa4d,
+  0xa51, 0xa51, 0xa70, 0xa71, 0xa75, 0xa75, 0xa81, 0xa82, 0xabc, 0xabc, 0xac1, 0xac5, 0xac7, 0xac8,
+  0xacd, 0xacd, 0xae2, 0xae3, 0xb01, 0xb01, 0xb3c, 0xb3c, 0xb3f, 0xb3f, 0xb41, 0xb44, 0xb4d, 0xb4d,
+  0xb56, 0xb56, 0xb62, 0xb63, 0xb82, 0xb82, 0xbc0, 0xbc0, 0xbcd, 0xbcd, 0xc00, 0xc00, 0xc3e, 0xc40,
+  0xc46, 0xc47, 0xc4a, 0xc4d, 0xc55, 0xc56, 0xc62, 0xc63, 0xc81, 0xc81, 0xcbc, 0xcbc, 0xcbf, 0xcbf,
+  0xcc6, 0xcc6, 0xccc, 0xccd, 0xce2, 0xce3, 0xd01, 0xd01, 0xd41, 0xd44, 0xd4d, 0xd4d, 0xd62, 0xd63,
+  0xdca, 0xdca, 0xdd2, 0xdd4, 0xdd6, 0xdd6, 0xe31, 0xe31, 0xe34, 0xe3a, 0xe47, 0xe4e, 0xeb1, 0xeb1,
+  0xeb4, 0xeb9, 0xebb, 0xebc, 0xec8, 0xecd, 0xf18, 0xf19, 0xf35, 0xf35, 0xf37, 0xf37, 0xf39, 0xf39,
+  0xf71, 0xf72, 0xf74, 0xf74, 0xf77, 0xf77, 0xf79, 0xf7e, 0xf80, 0xf80, 0xf82, 0xf84, 0xf86, 0xf87,
+  0xf8d, 0xf92, 0xf94, 0xf97, 0xf99, 0xf9c, 0xf9e, 0xfa1, 0xfa3, 0xfa6, 0xfa8, 0xfab, 0xfad, 0xfb8,
+  0xfba, 0xfbc, 0xfc6, 0xfc6, 0x102d, 0x1030, 0x1032, 0x1037, 0x1039, 0x103a, 0x103d, 0x103e,
+  0x1058, 0x1059, 0x105e, 0x1060, 0x1071, 0x1074, 0x1082, 0x1082, 0x1085, 0x1086, 0x108d, 0x108d,
+  0x109d, 0x109d, 0x135d, 0x135f, 0x1712, 0x1714, 0x1732, 0x1734, 0x1752, 0x1753, 0x1772, 0x1773,
+  0x17b4, 0x17b5, 0x17b7, 0x17bd, 0x17c6, 0x17c6, 0x17c9, 0x17d3, 0x17dd, 0x17dd, 0x180b, 0x180d,
+  0x18a9, 0x18a9, 0x1920, 0x1922, 0x1927, 0x1928, 0x1932, 0x1932, 0x1939, 0x193b, 0x1a17, 0x1a18,
+  0x1a1b, 0x1a1b, 0x1a56, 0x1a56, 0x1a58, 0x1a5e, 0x1a60, 0x1a60, 0x1a62, 0x1a62, 0x1a65, 0x1a6c,
+  0x1a73, 0x1a7c, 0x1a7f, 0x1a7f, 0x1ab0, 0x1abd, 0x1b00, 0x1b03, 0x1b34, 0x1b34, 0x1b36, 0x1b3a,
+  0x1b3c, 0x1b3c, 0x1b42, 0x1b42, 0x1b6b, 0x1b73, 0x1b80, 0x1b81, 0x1ba2, 0x1ba5, 0x1ba8, 0x1ba9,
+  0x1bab, 0x1bad, 0x1be6, 0x1be6, 0x1be8, 0x1be9, 0x1bed, 0x1bed, 0x1bef, 0x1bf1, 0x1c2c, 0x1c33,
+  0x1c36, 0x1c37, 0x1cd0, 0x1cd2, 0x1cd4, 0x1ce0, 0x1ce2, 0x1ce8, 0x1ced, 0x1ced, 0x1cf4, 0x1cf4,
+  0x1cf8, 0x1cf9, 0x1dc0, 0x1df5, 0x1dfc, 0x1dff, 0x20d0, 0x20dc, 0x20e1, 0x20e1, 0x20e5, 0x20f0,
+  0x2cef, 0x2cf1, 0x2d7f, 0x2d7f, 0x2de0, 0x2dff, 0x302a, 0x302d, 0x3099, 0x309a, 0xa66f, 0xa66f,
+  0xa674, 0xa67d, 0xa69e, 0xa69f, 0xa6f0, 0xa6f1, 0xa802, 0xa802, 0xa806, 0xa806, 0xa80b, 0xa80b,
+  0xa825, 0xa826, 0xa8c4, 0xa8c4, 0xa8e0, 0xa8f1, 0xa926, 0xa92d, 0xa947, 0xa951, 0xa980, 0xa982,
+  0xa9b3, 0xa9b3, 0xa9b6, 0xa9b9, 0xa9bc, 0xa9bc, 0xa9e5, 0xa9e5, 0xaa29, 0xaa2e, 0xaa31, 0xaa32,
+  0xaa35, 0xaa36, 0xaa43, 0xaa43, 0xaa4c, 0xaa4c, 0xaa7c, 0xaa7c, 0xaab0, 0xaab0, 0xaab2, 0xaab4,
+  0xaab7, 0xaab8, 0xaabe, 0xaabf, 0xaac1, 0xaac1, 0xaaec, 0xaaed, 0xaaf6, 0xaaf6, 0xabe5, 0xabe5,
+  0xabe8, 0xabe8, 0xabed, 0xabed, 0xfb1e, 0xfb1e, 0xfe00, 0xfe0f, 0xfe20, 0xfe2f, 0x101fd, 0x101fd,
+  0x102e0, 0x102e0, 0x10376, 0x1037a, 0x10a01, 0x10a03, 0x10a05, 0x10a06, 0x10a0c, 0x10a0f,
+  0x10a38, 0x10a3a, 0x10a3f, 0x10a3f, 0x10ae5, 0x10ae6, 0x11001, 0x11001, 0x11038, 0x11046,
+  0x1107f, 0x11081, 0x110b3, 0x110b6, 0x110b9, 0x110ba, 0x11100, 0x11102, 0x11127, 0x1112b,
+  0x1112d, 0x1112d, 0x11130, 0x11134, 0x11173, 0x11173, 0x11180, 0x11181, 0x111b6, 0x111be,
+  0x111ca, 0x111cc, 0x1122f, 0x11231, 0x11234, 0x11234, 0x11236, 0x11237, 0x112df, 0x112df,
+  0x112e3, 0x112ea, 0x11300, 0x11301, 0x1133c, 0x1133c, 0x11340, 0x11340, 0x11366, 0x1136c,
+  0x11370, 0x11374, 0x114b3, 0x114b8, 0x114ba, 0x114ba, 0x114bf, 0x114c0, 0x114c2, 0x114c3,
+  0x115b2, 0x115b5, 0x115bc, 0x115bd, 0x115bf, 0x115c0, 0x115dc, 0x115dd, 0x11633, 0x1163a,
+  0x1163d, 0x1163d, 0x1163f, 0x11640, 0x116ab, 0x116ab, 0x116ad, 0x116ad, 0x116b0, 0x116b5,
+  0x116b7, 0x116b7, 0x1171d, 0x1171f, 0x11722, 0x11725, 0x11727, 0x1172b, 0x16af0, 0x16af4,
+  0x16b30, 0x16b36, 0x16f8f, 0x16f92, 0x1bc9d, 0x1bc9e, 0x1d167, 0x1d169, 0x1d17b, 0x1d182,
+  0x1d185, 0x1d18b, 0x1d1aa, 0x1d1ad, 0x1d242, 0x1d244, 0x1da00, 0x1da36, 0x1da3b, 0x1da6c,
+  0x1da75, 0x1da75, 0x1da84, 0x1da84, 0x1da9b, 0x1da9f, 0x1daa1, 0x1daaf, 0x1e8d0, 0x1e8d6,
+  0xe0100, 0xe01ef,
+];
+export const CJK = [
+  0x3400, 0x4dbf, 0x4e00, 0x9fff, 0xf900, 0xfaff, 0x20000, 0x2a6df, 0x2a700, 0x2b81f, 0x2b920,
+  0x2ceaf, 0x2f800, 0x2fa1f,
+];
+export const NO_DECOMPOSE = [
+  0x105c9, 0x105c9, 0x105e4, 0x105e4, 0x11383, 0x11383, 0x11385, 0x11385, 0x1138e, 0x1138e,
+  0x11391, 0x11391, 0x113c5, 0x113c5, 0x113c7, 0x113c8, 0x11938, 0x11938, 0x16121, 0x16128,
+  0x16d68, 0x16d6a,
+];
+// END GENERATED TABLES
+
+/** Whether code point `cp` lies in one of `table`'s ranges (binary search). */
+function inTable(table, cp) {
+  let lo = 0;
+  let hi = table.length / 2 - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (cp < table[2 * mid]) hi = mid - 1;
+    else if (cp > table[2 * mid + 1]) lo = mid + 1;
+    else return true;
+  }
+  return false;
+}
+
+/** Whether the normaliser drops `ch`: NUL, U+FFFD, control, format, private use (not tab/newline/CR). */
+export function isControl(ch) {
+  return inTable(OTHER, ch.codePointAt(0));
+}
+
+/** Whether the normaliser turns `ch` (one `isControl` keeps) into a space. */
+export function isCleanSpace(ch) {
+  return inTable(CLEAN_SPACE, ch.codePointAt(0));
+}
+
+/** Whether the pre-tokenizer splits words at `ch`. */
+export function isWhitespace(ch) {
+  return inTable(SPACE, ch.codePointAt(0));
+}
+
+/** Whether `ch` is punctuation for the pre-tokenizer (ASCII punctuation or Unicode P*). */
+export function isPunctuation(ch) {
+  return inTable(PUNCTUATION, ch.codePointAt(0));
+}
+
+/** Whether `ch` is a CJK ideograph that BERT surrounds with spaces. */
+export function isChineseChar(ch) {
+  return inTable(CJK, ch.codePointAt(0));
+}
+
+/** Whether accent stripping drops `ch` (a non-spacing mark). */
+export function isNonspacingMark(ch) {
+  return inTable(MARK, ch.codePointAt(0));
+}
+
+/** NFD of `text`, leaving the NO_DECOMPOSE code points (starters) as they are. */
+function nfd(text) {
+  let out = "";
+  let segment = "";
+  for (const ch of text) {
+    if (inTable(NO_DECOMPOSE, ch.codePointAt(0))) {
+      out += segment.normalize("NFD") + ch;
+      segment = "";
+    } else {
+      segment += ch;
+    }
+  }
+  return out + segment.normalize("NFD");
+}
+
+/**
+ * BERT's normalisation of `text` (step 2 above). `options` mirror the BertNormalizer fields of
+ * tokenizer.json: cleanText, handleChineseChars, stripAccents (null: follow lowercase), lowercase.
+ */
+export function normalize(text, options = {}) {
+  const { cleanText = true, handleChineseChars = true, lowercase = true } = options;
+  const stripAccents = options.stripAccents ?? lowercase;
+  let chars = Array.from(text);
+  if (cleanText) {
+    chars = chars.filter((ch) => !isControl(ch)).map((ch) => (isCleanSpace(ch) ? " " : ch));
+  }
+  if (handleChineseChars) {
+    chars = chars.flatMap((ch) => (isChineseChar(ch) ? [" ", ch, " "] : [ch]));
+  }
+  if (stripAccents) {
+    chars = Array.from(nfd(chars.join(""))).filter((ch) => !isNonspacingMark(ch));
+  }
+  if (lowercase) {
+    // Character by character, as `tokenizers` does (no context-dependent final sigma).
+    chars = chars.map((ch) => ch.toLowerCase());
+  }
+  return chars.join("");
+}
+
+/** BERT's pre-tokenisation (step 3): words split at whitespace, punctuation characters on their own. */
+export function preTokenize(text) {
+  const words = [];
+  let word = "";
+  for (const ch of text) {
+    if (isWhitespace(ch)) {
+      if (word) words.push(word);
+      word = "";
+    } else if (isPunctuation(ch)) {
+      if (word) words.push(word);
+      words.push(ch);
+      word = "";
+    } else {
+      word += ch;
+    }
+  }
+  if (word) words.push(word);
+  return words;
+}
+
+/** A BERT WordPiece tokenizer built from a HuggingFace tokenizer.json. */
+export class WordPieceTokenizer {
+  /**
+   * @param {object} config tokenizer.json, parsed: `model.vocab` (piece -> id), `model.unk_token`,
+   *   `model.continuing_subword_prefix`, `model.max_input_chars_per_word`, `normalizer` (a
+   *   BertNormalizer), `added_tokens`.
+   */
+  constructor(config) {
+    const model = config.model;
+    if (!model || model.type !== "WordPiece") throw new Error("tokenizer.json: expected a WordPiece model");
+    if (config.normalizer && config.normalizer.type !== "BertNormalizer") {
+      throw new Error(`tokenizer.json: unsupported normalizer ${config.normalizer.type}`);
+    }
+    this.vocab = new Map(Object.entries(model.vocab));
+    this.unkToken = model.unk_token ?? "[UNK]";
+    this.prefix = model.continuing_subword_prefix ?? "##";
+    this.maxInputChars = model.max_input_chars_per_word ?? 100;
+    const normalizer = config.normalizer ?? {};
+    this.normalizeOptions = {
+      cleanText: normalizer.clean_text ?? true,
+      handleChineseChars: normalizer.handle_chinese_chars ?? true,
+      stripAccents: normalizer.strip_accents ?? null,
+      lowercase: normalizer.lowercase ?? true,
+    };
+    this.specialTokens = (config.added_tokens ?? []).map((t) => t.content).sort((a, b) => b.length - a.length);
+    this.clsId = this.idOf("[CLS]");
+    this.sepId = this.idOf("[SEP]");
+    this.padId = config.padding?.pad_id ?? this.idOf("[PAD]");
+    this.unkId = this.idOf(this.unkToken);
+  }
+
+  /** A tokenizer from tokenizer.json's text or its parsed object. */
+  static fromJSON(json) {
+    return new WordPieceTokenizer(typeof json === "string" ? JSON.parse(json) : json);
+  }
+
+  /** The id of vocabulary entry `token` (throws if there is none). */
+  idOf(token) {
+    const id = this.vocab.get(token);
+    if (id === undefined) throw new Error(`tokenizer.json: no token ${JSON.stringify(token)} in the vocabulary`);
+    return id;
+  }
+
+  /** Step 1: the text cut into plain segments and special tokens ({special: true, text}). */
+  splitSpecial(text) {
+    const parts = [];
+    let start = 0;
+    let plain = 0;
+    while (start < text.length) {
+      const match = this.specialTokens.find((token) => text.startsWith(token, start));
+      if (match) {
+        if (plain < start) parts.push({ special: false, text: text.slice(plain, start) });
+        parts.push({ special: true, text: match });
+        start += match.length;
+        plain = start;
+      } else {
+        start += 1;
+      }
+    }
+    if (plain < text.length) parts.push({ special: false, text: text.slice(plain) });
+    return parts;
+  }
+
+  /** Step 4: one pre-tokenized word as word pieces. */
+  wordPieces(word) {
+    const chars = Array.from(word);
+    if (chars.length > this.maxInputChars) return [this.unkToken];
+    const pieces = [];
+    let start = 0;
+    while (start < chars.length) {
+      let end = chars.length;
+      let found = null;
+      while (start < end) {
+        const piece = (start > 0 ? this.prefix : "") + chars.slice(start, end).join("");
+        if (this.vocab.has(piece)) {
+          found = piece;
+          break;
+        }
+        end -= 1;
+      }
+      if (found === null) return [this.unkToken];
+      pieces.push(found);
+      start = end;
+    }
+    return pieces;
+  }
+
+  /** The word pieces of `text`, without [CLS]/[SEP] and without truncation. */
+  tokenize(text) {
+    const tokens = [];
+    for (const part of this.splitSpecial(text)) {
+      if (part.special) {
+        tokens.push(part.text);
+      } else {
+        for (const word of preTokenize(normalize(part.text, this.normalizeOptions))) {
+          tokens.push(...this.wordPieces(word));
+        }
+      }
+    }
+    return tokens;
+  }
+
+  /** One sentence as `{tokens, ids}`: [CLS], at most `maxLength - 2` pieces, [SEP]. */
+  encode(text, { maxLength = 512 } = {}) {
+    if (maxLength < 2) throw new Error(`maxLength must leave room for [CLS] and [SEP], got ${maxLength}`);
+    const pieces = this.tokenize(text).slice(0, maxLength - 2);
+    const tokens = [this.vocabToken(this.clsId), ...pieces, this.vocabToken(this.sepId)];
+    const ids = [this.clsId, ...pieces.map((p) => this.vocab.get(p) ?? this.unkId), this.sepId];
+    return { tokens, ids };
+  }
+
+  vocabToken(id) {
+    if (!this._byId) this._byId = new Map(Array.from(this.vocab, ([token, i]) => [i, token]));
+    return this._byId.get(id);
+  }
+
+  /**
+   * Sentences as the model's padded inputs: `{shape: [batch, length], input_ids, attention_mask,
+   * token_type_ids, tokens}`, the three inputs flat and row-major. Rows are padded with [PAD] to the
+   * longest, or to `padTo` (which must be at least that long).
+   */
+  encodeBatch(texts, { maxLength = 512, padTo = null } = {}) {
+    if (!Array.isArray(texts) || texts.length === 0) throw new Error("encodeBatch needs a non-empty array");
+    const rows = texts.map((text) => this.encode(text, { maxLength }));
+    const longest = Math.max(...rows.map((row) => row.ids.length));
+    const length = padTo ?? longest;
+    if (length < longest) throw new Error(`padTo=${padTo} is shorter than the longest sentence (${longest})`);
+    const size = rows.length * length;
+    const inputIds = new Array(size).fill(this.padId);
+    const attentionMask = new Array(size).fill(0);
+    const tokenTypeIds = new Array(size).fill(0);
+    rows.forEach((row, r) => {
+      row.ids.forEach((id, i) => {
+        inputIds[r * length + i] = id;
+        attentionMask[r * length + i] = 1;
+      });
+    });
+    return {
+      shape: [rows.length, length],
+      input_ids: inputIds,
+      attention_mask: attentionMask,
+      token_type_ids: tokenTypeIds,
+      tokens: rows.map((row) => row.tokens),
+    };
+  }
+}
