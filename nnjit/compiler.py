@@ -158,6 +158,30 @@ class CompiledModel:
             raise NnjitError(f"unknown executor '{name}'; available: {', '.join(EXECUTORS)}")
         return EXECUTORS[name](self.module, inputs, self.weights)
 
+    def run_timed(
+        self, inputs: Mapping[str, np.ndarray], executor: str | None = None, repeats: int = 10
+    ) -> tuple[dict[str, np.ndarray], list[float]]:
+        """Run `repeats` times; the last outputs and the seconds of each run.
+
+        The chromium executors time in the page (`performance.now()` around the JS runtime's run:
+        inputs in, outputs back in JS); the others time the Python call.
+        """
+        name = executor or self.target
+        if name.startswith("chromium-"):
+            from nnjit.runtime.chromium import page_for
+
+            result = page_for(self.module, self.weights, name.removeprefix("chromium-")).run(
+                name.removeprefix("chromium-"), inputs, repeats
+            )
+            return result.outputs, [ms / 1e3 for ms in result.ms]
+        seconds: list[float] = []
+        outputs: dict[str, np.ndarray] = {}
+        for _ in range(max(1, repeats)):
+            started = time.perf_counter()
+            outputs = self.run(inputs, name)
+            seconds.append(time.perf_counter() - started)
+        return outputs, seconds
+
     def export(self, directory: str | os.PathLike[str], **options: Any) -> Path:
         """Write a static site running this model in the browser (`nnjit.runtime.bundle.export_site`).
 

@@ -101,9 +101,14 @@ class KernelPrinter:
         for value in (*self.kernel.body.block.args, self.kernel.root):
             family(value_kind(value))
         templates[template](self)
+        lines = self.body.lines
+        if self.threads is not None and self.split_units < 2 and lines:
+            # Nothing was split: thread 0 does all of it and the others return, so the function is
+            # safe whoever calls it (a tuning variant of a parallel step may be one of these).
+            lines = [f"  (if (i32.eqz (local.get {TID}))", "    (then", *("    " + line for line in lines), "    )", "  )"]
         local_text = "".join(f"\n  (local {name} {wasm_type})" for name, wasm_type in self.body.locals.items())
         params = f" (param {TID} i32) (param {NT} i32)" if self.threads is not None else ""
-        return f'(func ${export} (export "{export}"){params}{local_text}\n' + "\n".join(self.body.lines) + ")"
+        return f'(func ${export} (export "{export}"){params}{local_text}\n' + "\n".join(lines) + ")"
 
     @property
     def splitting(self) -> bool:

@@ -8,12 +8,15 @@ concurrently on one shared memory, with a barrier between steps (`nnjit/runtime/
 that are whole multiples of the loop's step (so vector loops keep their lane alignment):
 thread `tid` runs `[lo + tid * chunk, min(hi, lo + (tid + 1) * chunk))` with `chunk = ceil(iterations
 / nt) * step`. Work outside the split loop (static tail iterations, a ragged vector end) is done by
-thread 0 alone. No thread reads what another writes in the same step: a kernel reads its inputs
-and writes only its own share of its output (a matmul's partial sums between K blocks are in its
-own share), and each thread packs matmul B panels into its own scratch region.
+thread 0 alone (a matmul's ragged edge tile: by the thread whose range ends at the edge). No thread
+reads what another writes in the same step: a kernel reads its inputs and writes only its own
+share of its output (a matmul's partial sums between K blocks are in its own share), and each
+thread packs matmul B panels into its own scratch region. A kernel with nothing to split runs on
+thread 0 only, the others return at once, so every kernel is safe to call on every thread.
 
 **Which steps are parallel** (`parallel_steps`). Workers meet at a barrier between two steps unless
-thread 0 ran both, and a barrier costs microseconds. So a step with less than `PARALLEL_MIN_WORK`
+thread 0 ran both; a barrier costs under a microsecond while workers poll on free cores, tens of
+microseconds once they sleep. So a step with less than `PARALLEL_MIN_WORK`
 multiply-add equivalents (`parallel_work`) stays on thread 0 (`parallel: false` in the plan),
 unless its neighbours are parallel anyway: then the barriers around it are there either way, and
 sharing it costs nothing. A step whose split loop has fewer than 2 iterations is never parallel.
@@ -132,15 +135,18 @@ def share(r: Renderer, start: int, end: int, step: int, prefix: str) -> tuple[st
     Returned as WAT i32 expressions; `lo >= hi` when the thread has nothing to do.
     """
     units = -(-(end - start) // step)
-    chunk = r.bind(f"(i32.mul (i32.div_u (i32.add (local.get {NT}) {literal(units - 1, INDEX)}) (local.get {NT})) "
-                   f"{literal(step, INDEX)})", "i32", f"{prefix}chunk")  # fmt: skip
-    lo = r.bind(
-        f"(i32.add {literal(start, INDEX)} (i32.mul (local.get {TID}) (local.get {chunk})))", "i32", f"{prefix}lo"
-    )
-    hi = r.bind(f"(i32.add (local.get {lo}) (local.get {chunk}))", "i32", f"{prefix}hi")
+    chunk = f"(i32.div_u (i32.add (local.get {NT}) {literal(units - 1, INDEX)}) (local.get {NT}))"
+    if step != 1:
+        chunk = f"(i32.mul {chunk} {literal(step, INDEX)})"
+    chunk = f"(local.get {r.bind(chunk, 'i32', f'{prefix}chunk')})"
+    lo = f"(i32.mul (local.get {TID}) {chunk})"
+    if start:
+        lo = f"(i32.add {literal(start, INDEX)} {lo})"
+    lo = f"(local.get {r.bind(lo, 'i32', f'{prefix}lo')})"
+    hi = r.bind(f"(i32.add {lo} {chunk})", "i32", f"{prefix}hi")
     r.body.line(f"(local.set {hi} (select (local.get {hi}) {literal(end, INDEX)} "
                 f"(i32.lt_s (local.get {hi}) {literal(end, INDEX)})))")  # fmt: skip
-    return f"(local.get {lo})", f"(local.get {hi})"
+    return lo, f"(local.get {hi})"
 
 
 def first_thread(r: Renderer, body: Callable[[], object]) -> None:

@@ -155,6 +155,10 @@ def check_shares(module: ModuleOp, inputs: Sequence[Array], counts: Sequence[int
     start = inst.words.copy()
     lo, hi = out.offset // 4, out.offset // 4 + out.count
     s_lo, s_hi = scratch.offset // 4, (scratch.offset + scratch.nbytes) // 4
+    if not plan.parallel[0]:  # not split: thread 0 does it all, any other thread nothing
+        inst.words[:] = start
+        inst.call(plan.steps[0], 1, 2)
+        assert (inst.words == start).all(), "thread 1 of an unsplit kernel writes"
     for nt in counts if plan.parallel[0] else (1,):
         owner = np.full(out.count, -1)
         scratch_owner = np.full(s_hi - s_lo, -1)

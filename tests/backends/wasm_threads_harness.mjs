@@ -9,7 +9,8 @@
 // this thread (the single-threaded runner's way; outputs a later step overwrites are then stale).
 // For each count T it writes DIR/outputs-T.bin (the outputs' storage bytes in plan order) and, with
 // REPEATS > 0, times REPEATS runs after warm-up; stdout is one JSON line {"seconds": {T: [...]}}.
-// NNJIT_SPIN in the environment sets the workers' polls before they sleep (wasm_worker.js SPIN).
+// NNJIT_SPIN and NNJIT_RUN_SPIN in the environment set the workers' polls before they sleep
+// (wasm_worker.js SPIN, RUN_SPIN).
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
@@ -17,7 +18,8 @@ import { Worker, isMainThread, parentPort } from "node:worker_threads";
 import { CONTROL_WORDS, DONE, FAILED, QUIET, READY, RUN, STOP, serve } from "../../nnjit/runtime/web/wasm_worker.js";
 
 const WARMUP = 3;
-const spin = process.env.NNJIT_SPIN ? Number(process.env.NNJIT_SPIN) : undefined;  // polls before sleeping
+const spin = process.env.NNJIT_SPIN ? Number(process.env.NNJIT_SPIN) : undefined; // polls at a barrier
+const runSpin = process.env.NNJIT_RUN_SPIN ? Number(process.env.NNJIT_RUN_SPIN) : undefined; // polls for a run
 
 function setUp(dir, plan) {
   const memory = new WebAssembly.Memory({ initial: plan.pages, maximum: plan.pages, shared: true });
@@ -84,7 +86,7 @@ async function threaded(module, plan, dir, nt, repeats) {
       if (message.type === "done") done(message);
     });
     worker.on("error", (error) => errors.push(`worker ${tid}: ${error.message}`));
-    worker.postMessage({ module, memory, plan, tid, nt, control: control.buffer, spin });
+    worker.postMessage({ module, memory, plan, tid, nt, control: control.buffer, spin, runSpin });
     workers.push(worker);
   }
   while (Atomics.load(control, READY) < nt) {

@@ -99,6 +99,9 @@ def test_python_api_runs_in_chromium():
         outputs = compiled.run(inputs, executor=f"chromium-{target}")
         for key, want in expected.items():
             np.testing.assert_allclose(outputs[key], want, rtol=RTOL, atol=ATOL)
+    timed, seconds = compiled.run_timed(inputs, executor="chromium-wasm", repeats=3)
+    assert len(seconds) == 3 and all(0 < s < 10 for s in seconds)
+    np.testing.assert_allclose(timed["logits"], expected["logits"], rtol=RTOL, atol=ATOL)
     with pytest.raises(NnjitError, match="compiled for 'wasm'"):
         compiled.run(inputs, executor="chromium-webgpu")
 

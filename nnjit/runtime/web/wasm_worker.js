@@ -9,13 +9,14 @@
 // weights in (plan.weights: [offset, length] in order), creates `control` =
 // `new SharedArrayBuffer(4 * CONTROL_WORDS)` (zeros) and starts nt workers, posting each one
 //
-//     {module: WebAssembly.Module, memory: WebAssembly.Memory, plan, tid, nt, control, spin?}
+//     {module: WebAssembly.Module, memory: WebAssembly.Memory, plan, tid, nt, control, spin?, runSpin?}
 //
-// with tid = 0 .. nt - 1 and nt <= plan.max_threads (`plan` is HostPlan.to_json(); `spin`, optional,
-// is how many times a waiting worker polls before it sleeps in Atomics.wait, SPIN by default). The
-// worker instantiates the module with {env: {memory}}, adds 1 to control[READY] (Atomics.notify on
-// it) and posts {type: "ready", tid}; from then on it takes no messages: everything goes through
-// `control`, an Int32Array of CONTROL_WORDS words:
+// with tid = 0 .. nt - 1 and nt <= plan.max_threads (`plan` is HostPlan.to_json(); optional `spin`
+// and `runSpin`: how many times a worker polls at a barrier, and for the next run, before it sleeps
+// in Atomics.wait; SPIN and RUN_SPIN by default). The worker instantiates the module with
+// {env: {memory}}, adds 1 to control[READY] (Atomics.notify on it) and posts {type: "ready", tid};
+// from then on it takes no messages: everything goes through `control`, an Int32Array of
+// CONTROL_WORDS words:
 //
 //     RUN      run generation: the page writes the inputs, stores 0 in FAILED, then
 //              Atomics.add(RUN, 1) and Atomics.notify(RUN)
@@ -36,14 +37,16 @@
 //
 //     {type: "done", generation, failed, captures: [[outputIndex, Uint8Array], ...]}
 //
-// The page then reads the outputs with `after` equal to the last step or -1 from memory itself, the
-// others from `captures`. A worker whose kernel traps posts {type: "error", tid, generation,
+// The page waits for that message, or with QUIET for DONE to reach the generation
+// (`Atomics.waitAsync(control, DONE, generation - 1)`), then reads the outputs with `after` equal to
+// the last step or -1 from memory itself, the others from `captures`. A worker whose kernel traps posts {type: "error", tid, generation,
 // message}, sets FAILED, skips its remaining calls and keeps meeting the barriers, so the run still
 // ends; the page then treats the run as failed.
 //
-// Barriers and waits poll `spin` times, then sleep in Atomics.wait: sleeping alone costs tens of
-// microseconds per wake-up, more than a small kernel, and polling alone would steal the core from a
-// worker that still has work when there are more workers than cores.
+// Barriers poll `spin` times, then sleep in Atomics.wait: a futex wake-up costs tens of microseconds,
+// more than most kernels of a small model, while the peers being waited for are busy and arrive
+// soon. Between runs a worker polls only `runSpin` times: the page thread that starts the next run
+// needs a core too, and workers polling on every core would keep it off them.
 
 export const RUN = 0;
 export const DONE = 1;
@@ -54,7 +57,8 @@ export const FAILED = 5;
 export const READY = 6;
 export const QUIET = 7;
 export const CONTROL_WORDS = 8;
-export const SPIN = 4096;
+export const SPIN = 16384;
+export const RUN_SPIN = 256;
 
 /** Wait until control[index] differs from `seen`: poll `spin` times, then sleep; returns the new value. */
 export function waitChange(control, index, seen, spin = SPIN) {
@@ -152,6 +156,7 @@ export async function serve(init, post) {
   const { module, memory, plan, tid, nt } = init;
   const control = new Int32Array(init.control);
   const spin = init.spin ?? SPIN;
+  const runSpin = init.runSpin ?? RUN_SPIN;
   if (!(nt >= 1 && nt <= plan.max_threads && tid >= 0 && tid < nt)) {
     throw new Error(`worker ${tid} of ${nt}: the program runs on 1 to ${plan.max_threads} threads`);
   }
@@ -163,7 +168,7 @@ export async function serve(init, post) {
   Atomics.notify(control, READY);
   post({ type: "ready", tid });
   for (;;) {
-    seen = waitChange(control, RUN, seen, spin);
+    seen = waitChange(control, RUN, seen, runSpin);
     if (Atomics.load(control, STOP)) return;
     const generation = seen;
     const onError = (error, name) =>
