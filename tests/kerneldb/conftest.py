@@ -116,6 +116,15 @@ def service_factory(tmp_path: Path) -> Generator[Callable[..., Service]]:
         service.stop()
 
 
+def run_async(coroutine: Any) -> Any:
+    """`asyncio.run` in a thread of its own: this process may hold a running loop in the main thread
+    (Playwright's sync API keeps one there once any browser test has run)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 async def post_many(url: str, bodies: list[Any], concurrency: int = 1000) -> list[int | str]:
     """POST every body at once (at most `concurrency` connections); each one's status, or its error's name."""
     import aiohttp

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Service, http, nnjit_command, post_many, start_service
+from conftest import Service, http, nnjit_command, post_many, run_async, start_service
 
 from nnjit.kerneldb.store import open_store
 
@@ -169,7 +169,7 @@ def test_bad_lookups_requests_and_sizes(service: Service) -> None:
         async with aiohttp.ClientSession() as session, session.post(f"{service.url}/v1/records", data=body()) as reply:
             return reply.status, await reply.json()
 
-    status, reply = asyncio.run(chunked())
+    status, reply = run_async(chunked())
     assert status == 413 and "exceeds the limit of 1048576 bytes" in reply["error"]
 
 
@@ -243,7 +243,7 @@ def test_a_thousand_concurrent_uploads_lose_nothing(
     running = service_factory(database(store, request), *UNLIMITED)
     device = WASM | {"fingerprint": "wasm-00000000000000c1"}
     bodies = [upload(device, [rec(i % 500, median=(i + 1) * 1e-6)]) for i in range(1000)]
-    statuses = asyncio.run(post_many(f"{running.url}/v1/records", bodies))
+    statuses = run_async(post_many(f"{running.url}/v1/records", bodies))
     assert statuses == [200] * 1000
     with open_store(running.db) as opened:
         assert opened.counts(device["fingerprint"]) == {
@@ -299,7 +299,7 @@ def test_kill_9_mid_write_leaves_a_readable_store(
 ) -> None:
     running = service_factory(database(store, request), *UNLIMITED)
     device, per_upload = WASM | {"fingerprint": "wasm-00000000000000d1"}, 8
-    acked, sent = asyncio.run(_flood(running, device, per_upload))
+    acked, sent = run_async(_flood(running, device, per_upload))
     assert running.process.returncode == -signal.SIGKILL and len(acked) >= 60 and len(sent) > len(acked)
 
     again = service_factory(running.db, *UNLIMITED)  # restarts on the same store

@@ -208,8 +208,14 @@ def hostile_service(offers: dict[str, list[Any]]) -> Generator[tuple[str, list[A
     app.router.add_post("/v1/records", records)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+
+    def start() -> None:  # in a thread: the main thread may hold Playwright's running loop
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+
+    starter = threading.Thread(target=start)
+    starter.start()
+    starter.join(10)
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
