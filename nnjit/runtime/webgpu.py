@@ -197,6 +197,7 @@ class WebGPUExecutor:
 
     def _upload(self, array: np.ndarray, kind: str, what: str) -> Any:
         data = to_device(array, kind, what)
+        self._check_binding(data.nbytes, what)
         usage = self.wgpu.BufferUsage.STORAGE | self.wgpu.BufferUsage.COPY_SRC
         if data.nbytes == 0:
             return self.device.create_buffer(size=4, usage=usage)
@@ -214,7 +215,15 @@ class WebGPUExecutor:
             self._weights[key] = (self._upload(array, value_kind(op.result), f"constant {op.result.type}"), array)
         return self._weights[key][0]
 
+    def _check_binding(self, nbytes: int, what: str) -> None:
+        """A clear error, before wgpu's validation error, for a tensor larger than one storage binding."""
+        limit = int(self.device.limits["max-storage-buffer-binding-size"])
+        if nbytes > limit:
+            raise NnjitError(f"{what}: {nbytes / 2**20:.1f} MiB exceeds this device's storage binding limit of "
+                             f"{limit / 2**20:.0f} MiB (splitting large weights across bindings is not implemented yet)")  # fmt: skip
+
     def _buffer(self, size: int) -> Any:
+        self._check_binding(size, "an intermediate buffer")
         usage = self.wgpu.BufferUsage.STORAGE | self.wgpu.BufferUsage.COPY_SRC
         return self.device.create_buffer(size=size, usage=usage)
 

@@ -198,3 +198,21 @@ def test_no_adapter_is_an_error_not_a_skip(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(wgpu.gpu, "request_adapter_sync", refuse)
     with pytest.raises(NnjitError, match="No suitable graphics adapter found"):
         WebGPUExecutor()
+
+
+def test_a_weight_over_the_binding_limit_is_a_clear_error():
+    """A weight larger than one storage binding (128 MiB on lavapipe and on many browsers) names itself."""
+    from onnx import TensorProto, helper
+
+    limit = int(shared_executor().device.limits["max-storage-buffer-binding-size"])
+    rows, dim = limit // 4000 + 1, 1000
+    table = helper.make_tensor("table", TensorProto.FLOAT, [rows, dim], bytes(4 * rows * dim), raw=True)
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["y"], name="lookup")], "big",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, dim])], [table],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    compiled = nnjit.compile(model, None, "webgpu", kernel_db=False)
+    with pytest.raises(NnjitError, match=r"MiB exceeds this device's storage binding limit"):
+        compiled.run({"ids": np.arange(4, dtype=np.int64)})
