@@ -47,22 +47,9 @@ def _shapes(options: Sequence[str] | None) -> dict[str, tuple[int, ...]]:
 
 def example_inputs(compiled: CompiledModel, seed: int = 0) -> dict[str, np.ndarray]:
     """Random inputs for every model input: floats in [-1, 1), integers in [0, 100), booleans."""
-    from nnjit.dialects.nn import element_type, tensor_shape
-    from nnjit.runtime.reference import main_function, to_numpy_dtype
+    from nnjit.compiler import sample_inputs
 
-    rng = np.random.default_rng(seed)
-    arguments = main_function(compiled.module).body.block.args
-    inputs: dict[str, np.ndarray] = {}
-    for name, argument in zip(compiled.input_names, arguments, strict=True):
-        dtype = to_numpy_dtype(element_type(argument))
-        shape = tensor_shape(argument)
-        if dtype == np.bool_:
-            inputs[name] = rng.random(shape) < 0.5
-        elif np.issubdtype(dtype, np.integer):
-            inputs[name] = rng.integers(0, 100, shape).astype(dtype)
-        else:
-            inputs[name] = rng.uniform(-1, 1, shape).astype(dtype)
-    return inputs
+    return sample_inputs(compiled, seed, int_high=100)
 
 
 def _load_inputs(options: Sequence[str] | None) -> dict[str, np.ndarray]:

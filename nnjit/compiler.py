@@ -260,10 +260,11 @@ def run_pipeline(compiled: CompiledModel, spec: str) -> None:
     compiled.module.verify()
 
 
-def sample_inputs(compiled: CompiledModel, seed: int = 0) -> dict[str, np.ndarray]:
-    """Deterministic inputs for a compiled model: floats from N(0, 1), integers in [0, 2), booleans fair.
+def sample_inputs(compiled: CompiledModel, seed: int = 0, int_high: int = 2) -> dict[str, np.ndarray]:
+    """Deterministic inputs for a compiled model: floats in [-1, 1), integers in [0, `int_high`), booleans.
 
-    Integers stay at 0 and 1 so that any index input (token ids, positions) is in range for any model.
+    The default keeps integers at 0 and 1 so that any index input (token ids, positions) is in range
+    for any model.
     """
     from nnjit.dialects import nn
     from nnjit.runtime.reference import main_function, to_numpy_dtype
@@ -272,12 +273,12 @@ def sample_inputs(compiled: CompiledModel, seed: int = 0) -> dict[str, np.ndarra
     values: dict[str, np.ndarray] = {}
     for name, arg in zip(compiled.input_names, main_function(compiled.module).body.block.args, strict=True):
         shape, dtype = nn.tensor_shape(arg), np.dtype(to_numpy_dtype(nn.element_type(arg)))
-        if dtype.kind == "f":
-            values[name] = rng.standard_normal(shape).astype(dtype)
-        elif dtype.kind == "b":
-            values[name] = rng.integers(0, 2, shape).astype(bool)
+        if dtype == np.bool_:
+            values[name] = rng.random(shape) < 0.5
+        elif np.issubdtype(dtype, np.integer):
+            values[name] = rng.integers(0, int_high, shape).astype(dtype)
         else:
-            values[name] = rng.integers(0, 2, shape).astype(dtype)
+            values[name] = rng.uniform(-1, 1, shape).astype(dtype)
     return values
 
 

@@ -43,6 +43,7 @@ import numpy as np
 from xdsl.dialects.builtin import StringAttr
 
 from nnjit.backends.indexing import value_kind
+from nnjit.backends.wasm import TensorIO
 from nnjit.backends.webgpu_plan import STORAGE, plan_webgpu
 from nnjit.backends.wgsl import print_kernel
 from nnjit.dialects import nn, shapes
@@ -104,33 +105,31 @@ def _io(compiled: CompiledModel) -> tuple[list[dict[str, Any]], list[dict[str, A
     return inputs, outputs
 
 
-def _variants(kernel: KernelOp, candidates: int) -> list[Schedule]:
-    """The kernel's schedule first, then lite-space candidates valid under WebGPU's default limits."""
+def _variants(kernel: KernelOp, candidates: int) -> list[tuple[Schedule, KernelOp]]:
+    """The kernel as compiled first, then lite-space candidates valid under WebGPU's default limits,
+    each with the (verified) kernel clone that carries it."""
     from xdsl.utils.exceptions import VerifyException
 
     from nnjit.tuner.harness import kernel_module
     from nnjit.tuner.lite import webgpu_lite_space
 
-    current = kernel.schedule.values
-    chosen = [current]
+    chosen = [(kernel.schedule.values, kernel)]
     attributes = {"web.target": StringAttr("webgpu"), "web.limits": DEFAULT_LIMITS}
     for schedule in webgpu_lite_space(kernel, DEFAULT_LIMITS).candidates:
         if len(chosen) >= candidates:
             break
-        if schedule in chosen:
+        if any(schedule == known for known, _ in chosen):
             continue
         try:
-            kernel_module(kernel, schedule, attributes)
+            chosen.append((schedule, kernel_module(kernel, schedule, attributes)[1]))
         except VerifyException:
             continue
-        chosen.append(schedule)
     return chosen
 
 
 def _webgpu_section(compiled: CompiledModel, weights: _Blob, directory: Path, candidates: int) -> dict[str, Any]:
     from nnjit.runtime.reference import constant_value
     from nnjit.runtime.webgpu import to_device
-    from nnjit.tuner.harness import kernel_module
     from nnjit.tuner.signature import kernel_signature
 
     plan = plan_webgpu(compiled.module)
@@ -142,8 +141,7 @@ def _webgpu_section(compiled: CompiledModel, weights: _Blob, directory: Path, ca
             continue
         kernel_index[step.kernel] = len(kernels)
         variants = []
-        for number, schedule in enumerate(_variants(step.kernel, candidates)):
-            clone = step.kernel if number == 0 else kernel_module(step.kernel, schedule, {})[1]
+        for number, (schedule, clone) in enumerate(_variants(step.kernel, candidates)):
             shader = print_kernel(clone)
             name = f"kernels/{hashlib.sha256(shader.text.encode()).hexdigest()[:20]}.wgsl"
             (directory / name).write_text(shader.text)
@@ -201,6 +199,13 @@ def _wasm_section(
     return {"threaded": threads, "builds": builds}
 
 
+def tensor_io(spec: Mapping[str, Any]) -> TensorIO:
+    """A manifest tensor (`{name, shape, dtype, storage}`) as the Wasm host plan's `TensorIO`: what
+    `nnjit.runtime.wasm.tensor_bytes` converts numpy arrays to 4-byte storage with."""
+    kind = {"f32": "f32", "u32": "bool"}.get(spec["storage"], "i64" if spec["dtype"] == "int64" else "i32")
+    return TensorIO(spec["name"], 0, tuple(spec["shape"]), spec["dtype"], kind)
+
+
 def _sample(values: Mapping[str, np.ndarray], specs: list[dict[str, Any]], blob: _Blob, what: str) -> dict[str, Any]:
     from nnjit.backends.wasm import to_storage
 
@@ -209,8 +214,9 @@ def _sample(values: Mapping[str, np.ndarray], specs: list[dict[str, Any]], blob:
         if spec["name"] not in values:
             raise NnjitError(f"the {what} have no '{spec['name']}'")
         array = np.asarray(values[spec["name"]])
-        kind = {"float32": "f32", "bool": "bool"}.get(str(array.dtype), "i32")
-        index[spec["name"]] = list(blob.add(to_storage(array, kind, f"{what} '{spec['name']}'").tobytes()))
+        index[spec["name"]] = list(
+            blob.add(to_storage(array, tensor_io(spec).storage, f"{what} '{spec['name']}'").tobytes())
+        )
     return index
 
 

@@ -240,20 +240,11 @@ def _close_shared() -> None:
 
 
 def _encode_inputs(specs: Sequence[Mapping[str, Any]], inputs: Mapping[str, np.ndarray]) -> dict[str, str]:
-    from nnjit.backends.wasm import to_storage
+    from nnjit.runtime.bundle import tensor_io
+    from nnjit.runtime.wasm import tensor_bytes
 
-    names = [s["name"] for s in specs]
-    if set(inputs) != set(names):
-        raise NnjitError(f"@main takes inputs {names}; got {sorted(inputs)}")
-    encoded: dict[str, str] = {}
-    for spec in specs:
-        array = np.asarray(inputs[spec["name"]])
-        if list(array.shape) != spec["shape"] or str(array.dtype) != spec["dtype"]:
-            raise NnjitError(f"input '{spec['name']}': expected shape {tuple(spec['shape'])} dtype {spec['dtype']}, "
-                             f"got {array.shape} {array.dtype}")  # fmt: skip
-        kind = {"f32": "f32", "u32": "bool"}.get(spec["storage"], "i32")
-        encoded[spec["name"]] = base64.b64encode(to_storage(array, kind, f"input '{spec['name']}'").tobytes()).decode()
-    return encoded
+    data = tensor_bytes([tensor_io(spec) for spec in specs], inputs)
+    return {spec["name"]: base64.b64encode(raw).decode() for spec, raw in zip(specs, data, strict=True)}
 
 
 def _decode(spec: Mapping[str, Any], text: str) -> np.ndarray:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import atexit
 import time as clock
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -28,7 +28,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
-from nnjit.backends.wasm import HostPlan, WasmProgram, build_program, from_storage, to_storage
+from nnjit.backends.wasm import HostPlan, TensorIO, WasmProgram, build_program, from_storage, to_storage
 from nnjit.dialects.web import KernelOp
 from nnjit.errors import NnjitError
 
@@ -43,11 +43,16 @@ def fingerprint(module: ModuleOp, weights: Weights, relaxed: bool) -> tuple[Any,
 
 def input_bytes(plan: HostPlan, inputs: Mapping[str, np.ndarray]) -> list[bytes]:
     """The storage bytes of each input in plan order, after checking names, shapes and dtypes."""
-    names = [t.name for t in plan.inputs]
+    return tensor_bytes(plan.inputs, inputs)
+
+
+def tensor_bytes(tensors: Sequence[TensorIO], inputs: Mapping[str, np.ndarray]) -> list[bytes]:
+    """The storage bytes of each of `tensors` taken from `inputs`, after checking names, shapes and dtypes."""
+    names = [t.name for t in tensors]
     if set(inputs) != set(names):
         raise NnjitError(f"@main takes inputs {names}; got {sorted(inputs)}")
     data: list[bytes] = []
-    for t in plan.inputs:
+    for t in tensors:
         array = np.asarray(inputs[t.name])
         if array.shape != t.shape or str(array.dtype) != t.dtype:
             raise NnjitError(
