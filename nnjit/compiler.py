@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from nnjit.tuner.tune import TuningReport
 
 NN_PIPELINE = "canonicalize,nn-recognize-patterns,canonicalize"
-WEB_PIPELINE = f"{NN_PIPELINE},nn-decompose-gemm,convert-nn-to-web,web-plan-buffers"
+WEB_PIPELINE = f"{NN_PIPELINE},nn-decompose-gemm,convert-nn-to-web,web-split-bindings,web-plan-buffers"
 WASM_PIPELINE = f"{NN_PIPELINE},nn-decompose-gemm,convert-nn-to-web{{target=wasm}},web-plan-buffers"
 
 PIPELINES: dict[str, str] = {

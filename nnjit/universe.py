@@ -48,6 +48,12 @@ def _plan_buffers() -> type[ModulePass]:
     return PlanBuffersPass
 
 
+def _split_bindings() -> type[ModulePass]:
+    from nnjit.passes.web_split_bindings import SplitBindingsPass
+
+    return SplitBindingsPass
+
+
 def _apply_schedules() -> type[ModulePass]:
     from nnjit.passes.web_apply_schedules import ApplySchedulesPass
 
@@ -74,6 +80,7 @@ NNJIT_UNIVERSE = Universe(
         "convert-nn-to-web": _convert_nn_to_web,
         "web-plan-buffers": _plan_buffers,
         "web-apply-schedules": _apply_schedules,
+        "web-split-bindings": _split_bindings,
     },
     all_targets={"nnjit-wgsl": _wgsl_target, "nnjit-wat": _wat_target},
 )

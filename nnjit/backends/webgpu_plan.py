@@ -40,12 +40,17 @@ def storage_bytes(value: SSAValue) -> int:
 
 @dataclass(frozen=True)
 class GpuBuffer:
-    """One storage buffer: an input, a weight (`constant` set) or a dispatch output slot."""
+    """One storage buffer: an input, a weight (`constant` set) or a dispatch output slot.
+
+    A weight buffer holds bytes `[offset, offset + nbytes)` of its constant's storage: all of it,
+    or one piece of a weight that `web-split-bindings` cut to fit a binding.
+    """
 
     index: int
     role: str
     nbytes: int
     constant: nn.ConstantOp | None = None
+    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -96,10 +101,42 @@ class GpuPlan:
     inputs: list[GpuTensor] = field(default_factory=list[GpuTensor])
     outputs: list[GpuTensor] = field(default_factory=list[GpuTensor])
 
-    def add_buffer(self, role: str, nbytes: int, constant: nn.ConstantOp | None = None) -> int:
+    def add_buffer(self, role: str, nbytes: int, constant: nn.ConstantOp | None = None, offset: int = 0) -> int:
         """A new buffer's index."""
-        self.buffers.append(GpuBuffer(len(self.buffers), role, nbytes, constant))
+        self.buffers.append(GpuBuffer(len(self.buffers), role, nbytes, constant, offset))
         return len(self.buffers) - 1
+
+    def weight_buffer(self, weight: WeightRange) -> int:
+        """The buffer holding a byte range of a weight, made on first use (the same range is one buffer)."""
+        for buffer in self.buffers:
+            if buffer.constant is weight.constant and (buffer.offset, buffer.nbytes) == (weight.offset, weight.nbytes):
+                return buffer.index
+        return self.add_buffer("weight", weight.nbytes, weight.constant, weight.offset)
+
+
+@dataclass(frozen=True)
+class WeightRange:
+    """Bytes `[offset, offset + nbytes)` of a constant's storage: what a host view of a weight reads."""
+
+    constant: nn.ConstantOp
+    offset: int
+    nbytes: int
+
+
+def _weight_view(op: nn.ReshapeOp | nn.SliceOp, source: WeightRange) -> WeightRange:
+    """The range a reshape or a contiguous leading-axis slice of a weight range reads."""
+    if isinstance(op, nn.ReshapeOp):
+        return source
+    shape = nn.tensor_shape(op.input)
+    starts, ends, steps = op.starts.get_values(), op.ends.get_values(), op.steps.get_values()
+    kept = shapes.slice_(shape, starts, ends, steps)
+    if kept[1:] != shape[1:] or (kept and steps[0] != 1):
+        raise NnjitError(
+            f"the webgpu target can only slice weights in @main along their leading axis, not {op.result.type}"
+        )
+    row_bytes = 4 * shapes.numel(shape[1:])
+    start = range(shape[0])[starts[0] : ends[0]].start if shape else 0
+    return WeightRange(source.constant, source.offset + start * row_bytes, storage_bytes(op.result))
 
 
 def plan_webgpu(module: ModuleOp) -> GpuPlan:
@@ -122,9 +159,18 @@ def plan_webgpu(module: ModuleOp) -> GpuPlan:
             slot_bytes[slot] = max(slot_bytes.get(slot, 4), storage_bytes(op.outputs[0]))
     slots: dict[int, int] = {}
     produced: dict[SSAValue, int] = {}
+    weights: dict[SSAValue, WeightRange] = {}
+
+    def buffer_of(value: SSAValue) -> int:
+        if value not in buffers:
+            buffers[value] = plan.weight_buffer(weights[value])
+        return buffers[value]
+
     for op in main.body.block.ops:
         if isinstance(op, nn.ConstantOp):
-            buffers[op.result] = plan.add_buffer("weight", storage_bytes(op.result), op)
+            weights[op.result] = WeightRange(op, 0, storage_bytes(op.result))
+        elif isinstance(op, nn.ReshapeOp | nn.SliceOp) and op.input in weights:
+            weights[op.result] = _weight_view(op, weights[op.input])
         elif isinstance(op, nn.ReshapeOp):
             buffers[op.result] = buffers[op.input]
         elif isinstance(op, DispatchOp):
@@ -138,7 +184,7 @@ def plan_webgpu(module: ModuleOp) -> GpuPlan:
                 if slot not in slots:
                     slots[slot] = plan.add_buffer("slot", slot_bytes[slot])
                 output = slots[slot]
-            args = tuple(buffers[a] for a in op.args)
+            args = tuple(buffer_of(a) for a in op.args)
             if output in args:
                 raise NnjitError(f"web.dispatch @{kernel.sym_name.data}: its output buffer is also one of its inputs")
             plan.steps.append(GpuStep(kernel, args, output))
@@ -146,8 +192,8 @@ def plan_webgpu(module: ModuleOp) -> GpuPlan:
             produced[op.outputs[0]] = len(plan.steps) - 1
         elif isinstance(op, ReturnOp):
             for name, value in zip(result_names(main), op.arguments, strict=True):
-                after = _read_point(plan, value, buffers[value], produced)
-                plan.outputs.append(GpuTensor(name, value, buffers[value], after))
+                after = _read_point(plan, value, buffer_of(value), produced)
+                plan.outputs.append(GpuTensor(name, value, buffer_of(value), after))
             return plan
         else:
             raise NnjitError(f"the webgpu target cannot run '{op.name}' in @main")

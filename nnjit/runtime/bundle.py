@@ -156,7 +156,8 @@ def _webgpu_section(compiled: CompiledModel, weights: _Blob, directory: Path, ca
         weight = None
         if buffer.constant is not None:
             array = constant_value(buffer.constant, compiled.weights)
-            weight = list(weights.add(to_device(array, value_kind(buffer.constant.result), "constant").tobytes()))
+            start, _ = weights.add(to_device(array, value_kind(buffer.constant.result), "constant").tobytes())
+            weight = [start + buffer.offset, buffer.nbytes]
         buffers.append({"role": buffer.role, "bytes": buffer.nbytes, "weight": weight})
     return {
         "buffers": buffers,

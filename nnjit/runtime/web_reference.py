@@ -44,8 +44,8 @@ def run_web_module(
             values[op.result] = constant_value(op, weights)
         elif isinstance(op, DispatchOp):
             values[op.outputs[0]] = run_kernel(kernels[op.kernel.root_reference.data], [values[a] for a in op.args])
-        elif isinstance(op, nn.ReshapeOp):
-            values[op.result] = values[op.input].reshape(nn.tensor_shape(op.result))
+        elif isinstance(op, nn.ReshapeOp | nn.SliceOp):
+            values[op.result] = evaluate_op(op, [values[op.input]])
         elif isinstance(op, ReturnOp):
             return {name: values[v] for name, v in zip(result_names(main), op.arguments, strict=True)}
         else:

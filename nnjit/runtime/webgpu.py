@@ -27,7 +27,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import SSAValue
 
 from nnjit.backends.indexing import value_kind
-from nnjit.backends.webgpu_plan import plan_webgpu, storage_bytes
+from nnjit.backends.webgpu_plan import GpuBuffer, plan_webgpu, storage_bytes
 from nnjit.backends.wgsl import Shader, print_kernel
 from nnjit.dialects import nn, shapes
 from nnjit.dialects.web import KernelOp, LimitsAttr
@@ -196,23 +196,33 @@ class WebGPUExecutor:
     # --- buffers ---
 
     def _upload(self, array: np.ndarray, kind: str, what: str) -> Any:
-        data = to_device(array, kind, what)
+        return self._upload_storage(to_device(array, kind, what), what)
+
+    def _upload_storage(self, data: np.ndarray, what: str) -> Any:
         self._check_binding(data.nbytes, what)
         usage = self.wgpu.BufferUsage.STORAGE | self.wgpu.BufferUsage.COPY_SRC
         if data.nbytes == 0:
             return self.device.create_buffer(size=4, usage=usage)
         return self.device.create_buffer_with_data(data=data, usage=usage)
 
-    def _constant(self, op: nn.ConstantOp, weights: Mapping[str, np.ndarray] | None) -> Any:
+    def _constant(self, buffer: GpuBuffer, weights: Mapping[str, np.ndarray] | None) -> Any:
+        """The device buffer of a weight (or of the byte range `web-split-bindings` cut from it), uploaded once."""
+        op = buffer.constant
+        assert op is not None
         value = op.value
         if isinstance(value, nn.DenseResourceAttr):
             array = constant_value(op, weights)
-            key: Any = ("resource", value.resource_handle.data, id(array))
+            key: Any = ("resource", value.resource_handle.data, id(array), buffer.offset, buffer.nbytes)
         else:
             array = constant_value(op)
-            key = ("dense", str(op.result.type), value.data.data)
+            key = ("dense", str(op.result.type), value.data.data, buffer.offset, buffer.nbytes)
         if key not in self._weights:
-            self._weights[key] = (self._upload(array, value_kind(op.result), f"constant {op.result.type}"), array)
+            what = f"constant {op.result.type}"
+            data = to_device(array, value_kind(op.result), what).reshape(-1).view(np.uint8)
+            if (buffer.offset, buffer.nbytes) != (0, data.nbytes):
+                what += f" bytes [{buffer.offset}, {buffer.offset + buffer.nbytes})"
+                data = data[buffer.offset : buffer.offset + buffer.nbytes]
+            self._weights[key] = (self._upload_storage(data, what), array)
         return self._weights[key][0]
 
     def _check_binding(self, nbytes: int, what: str) -> None:
@@ -220,7 +230,7 @@ class WebGPUExecutor:
         limit = int(self.device.limits["max-storage-buffer-binding-size"])
         if nbytes > limit:
             raise NnjitError(f"{what}: {nbytes / 2**20:.1f} MiB exceeds this device's storage binding limit of "
-                             f"{limit / 2**20:.0f} MiB (splitting large weights across bindings is not implemented yet)")  # fmt: skip
+                             f"{limit / 2**20:.0f} MiB (web-split-bindings splits weights only, not inputs or intermediates)")  # fmt: skip
 
     def _buffer(self, size: int) -> Any:
         self._check_binding(size, "an intermediate buffer")
@@ -239,7 +249,7 @@ class WebGPUExecutor:
         buffers: list[Any] = []
         for buffer in host.buffers:
             if buffer.constant is not None:
-                buffers.append(self._constant(buffer.constant, weights))
+                buffers.append(self._constant(buffer, weights))
             elif buffer.role == "slot":
                 buffers.append(self._buffer(buffer.nbytes))
             else:
