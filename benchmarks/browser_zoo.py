@@ -2,6 +2,7 @@
 
     python benchmarks/browser_zoo.py --markdown docs/benchmarks/browser-zoo.md
     python benchmarks/browser_zoo.py --models gpt2 --seq 16 --repeats 20 --tune-budget 10
+    python benchmarks/browser_zoo.py --scale paper --repeats 5 --tune-budget 60 --markdown docs/benchmarks/browser-paper.md
 
 Per model: nnjit's exported page (`nnjit.export`) tunes in the page on this device (WebGPU and Wasm,
 `--tune-budget` seconds each), then runs `--repeats` times per backend; onnxruntime-web (npm, the
@@ -32,6 +33,7 @@ import onnxruntime
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from memory import ChromiumMemory  # noqa: E402
 from peers import ORT_DIST, ensure_ort_web, ort_web_version  # noqa: E402
 
 import nnjit  # noqa: E402
@@ -40,6 +42,10 @@ from nnjit.runtime.chromium import ChromiumBrowser  # noqa: E402
 from nnjit.runtime.serve import SiteServer  # noqa: E402
 
 BACKENDS = ("webgpu", "wasm")
+PAPER_IN_BROWSER = ("gpt2", "bart", "roberta", "t5-encoder")
+"""Paper models run in the page. Llama 2's two 7B layers (2.7 GB of fp32 weights, in an external data
+file) do not fit beside their activations in a 4 GiB wasm32 memory, for either engine; it runs
+natively (`benchmarks/paper_native.py`)."""
 
 
 def progress(text: str) -> None:
@@ -62,40 +68,55 @@ def decode(outputs: dict[str, Any]) -> dict[str, np.ndarray]:
     }
 
 
-def bench_model(browser: ChromiumBrowser, peer: Any, name: str, model: Path, inputs: dict[str, np.ndarray],
+def ort_page(browser: ChromiumBrowser, url: str) -> Any:
+    """A fresh onnxruntime-web page (its Wasm thread count is fixed at its first session)."""
+    return browser.open_url(url + "ort_page.html", ready="() => window.ortBench !== undefined", strict=False)
+
+
+def bench_model(browser: ChromiumBrowser, peer_url: str, name: str, model: Path, inputs: dict[str, np.ndarray],
                 args: argparse.Namespace, folder: Path) -> dict[str, Any]:  # fmt: skip
+    """One model on both backends, both engines; each engine and backend in a fresh page whose Chromium
+    memory peak (above the browser before it opened) is recorded."""
     shapes = {k: v.shape for k, v in inputs.items()}
     session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     reference = dict(zip([o.name for o in session.get_outputs()], session.run(None, inputs), strict=True))
+    del session
     progress(f"{name}: export")
     started = time.perf_counter()
     site = nnjit.export(model, folder / name, shapes, BACKENDS, inputs, name, args.candidates, kernel_db=False)
     export_s = time.perf_counter() - started
-    shutil.copyfile(model, folder / "onnx" / f"{name}.onnx")
-    page = browser.open(site)
+    onnx_name = f"{name}.onnx"
+    shutil.copyfile(model, folder / "onnx" / onnx_name)
     row: dict[str, Any] = {"model": name, "shape": "x".join(map(str, inputs["input_ids"].shape)), "export_s": export_s}
     for backend in BACKENDS:
         threads = args.threads if backend == "wasm" else None
-        first = page.run(backend, inputs, repeats=1, threads=threads)
-        progress(f"{name}: nnjit {backend} tuning ({args.tune_budget:.0f} s budget)")
-        report = page.tune(backend, args.tune_budget)
-        result = page.run(backend, inputs, repeats=args.repeats, threads=threads)
+        with ChromiumMemory() as memory:
+            page = browser.open(site)
+            first = page.run(backend, inputs, repeats=1, threads=threads)
+            progress(f"{name}: nnjit {backend} tuning ({args.tune_budget:.0f} s budget)")
+            report = page.tune(backend, args.tune_budget)
+            result = page.run(backend, inputs, repeats=args.repeats, threads=threads)
+            page.close()
         row[f"nnjit_{backend}"] = statistics.median(result.ms)
         row[f"nnjit_{backend}_first"] = first.ms[0]
         row[f"nnjit_{backend}_load"] = first.load_ms
         row[f"nnjit_{backend}_err"] = max_error(result.outputs, reference)
         row[f"nnjit_{backend}_tuned"] = sum(r["best"] != 0 for r in report["rows"])
         row[f"nnjit_{backend}_kernels"] = len(report["rows"])
+        row[f"nnjit_{backend}_mib"] = memory.peak_mib
         if backend == "wasm":
             row["threads"] = result.threads
         progress(f"{name}: onnxruntime-web {backend}")
-        answer = peer.evaluate("(job) => window.ortBench.run(job)", {"model": f"/onnx/{name}.onnx", "ep": backend,
-                               "threads": row.get("threads") or 1, "feeds": feeds(inputs), "repeats": args.repeats})  # fmt: skip
+        with ChromiumMemory() as memory:
+            peer = ort_page(browser, peer_url)
+            answer = peer.evaluate("(job) => window.ortBench.run(job)", {"model": f"/onnx/{onnx_name}", "ep": backend,
+                                   "threads": row.get("threads") or 1, "feeds": feeds(inputs), "repeats": args.repeats})  # fmt: skip
+            peer.close()
         row[f"ort_{backend}"] = statistics.median(answer["ms"])
         row[f"ort_{backend}_first"] = answer["firstMs"]
         row[f"ort_{backend}_load"] = answer["loadMs"]
         row[f"ort_{backend}_err"] = max_error(decode(answer["outputs"]), reference)
-    page.close()
+        row[f"ort_{backend}_mib"] = memory.peak_mib
     return row
 
 
@@ -109,6 +130,16 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['ort_webgpu'] / r['nnjit_webgpu']:.2f}x | {r['nnjit_wasm']:.3f} | {r['ort_wasm']:.3f} | "
             f"{r['ort_wasm'] / r['nnjit_wasm']:.2f}x | {r['threads']} | {r['nnjit_webgpu_err']:.1e} / {r['nnjit_wasm_err']:.1e} | "
             f"{r['ort_webgpu_err']:.1e} / {r['ort_wasm_err']:.1e} |"
+        )
+    return "\n".join(lines)
+
+
+def memory_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| model | nnjit WebGPU MiB | ORT Web WebGPU MiB | nnjit Wasm MiB | ORT Web Wasm MiB |", "|" + "---|" * 5]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['nnjit_webgpu_mib']:.0f} | {r['ort_webgpu_mib']:.0f} | {r['nnjit_wasm_mib']:.0f} | "
+            f"{r['ort_wasm_mib']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -127,10 +158,23 @@ def first_run_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def models_to_run(args: argparse.Namespace) -> list[tuple[str, Path, dict[str, np.ndarray]]]:
+    """(name, ONNX path, inputs) of each model of the chosen scale; paper models are exported on first use."""
+    if args.scale == "zoo":
+        names = args.models or sorted(ZOO_MODELS)
+        return [(n, zoo_path(n), example_inputs(n, 1, args.seq)) for n in names]
+    from nnjit.models.paper import export_paper_model, paper_models
+
+    chosen = paper_models(only=args.models or list(PAPER_IN_BROWSER))
+    return [(m.name, export_paper_model(m), m.example_inputs()) for m in chosen]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="*", default=sorted(ZOO_MODELS))
-    parser.add_argument("--seq", type=int, default=16)
+    parser.add_argument("--scale", choices=("zoo", "paper"), default="zoo",
+                        help="zoo: the tiny fixtures at --seq; paper: nnjit.models.paper at the paper's shapes")  # fmt: skip
+    parser.add_argument("--models", nargs="*", default=None)
+    parser.add_argument("--seq", type=int, default=16, help="zoo sequence length (paper models use their own)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--tune-budget", type=float, default=10.0)
     parser.add_argument("--candidates", type=int, default=8)
@@ -144,28 +188,26 @@ def main() -> None:
     browser = ChromiumBrowser()
     peer_server = SiteServer({"/ort/": ORT_DIST, "/onnx/": folder / "onnx", "/": ROOT / "benchmarks" / "browser"},
                              csp=False).start()  # fmt: skip
-    peer = browser.open_url(
-        peer_server.url + "ort_page.html", ready="() => window.ortBench !== undefined", strict=False
-    )  # ORT Web logs its warnings as console errors
     rows = []
     try:
-        for name in args.models:
-            rows.append(
-                bench_model(browser, peer, name, zoo_path(name), example_inputs(name, 1, args.seq), args, folder)
-            )
+        for name, model, inputs in models_to_run(args):
+            rows.append(bench_model(browser, peer_server.url, name, model, inputs, args, folder))
     finally:
         browser.close()
         peer_server.stop()
         shutil.rmtree(folder, ignore_errors=True)
     machine = f"{platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, {platform.system()}"
+    shape = f"--seq {args.seq}" if args.scale == "zoo" else "--scale paper"
     text = (
-        f"# nnjit vs onnxruntime-web in Chromium, zoo models\n\n"
-        f"Measured {date.today()} with `python benchmarks/browser_zoo.py --seq {args.seq} --repeats {args.repeats} "
+        f"# nnjit vs onnxruntime-web in Chromium, {args.scale} models\n\n"
+        f"Measured {date.today()} with `python benchmarks/browser_zoo.py {shape} --repeats {args.repeats} "
         f"--tune-budget {args.tune_budget:g}` on {machine}; Chromium {browser.version} (headless; WebGPU = Dawn on "
         f"SwiftShader, a CPU rasteriser: no GPU here), onnxruntime-web {ort_web_version()} (npm, `ort.all.min.mjs`).\n"
         f"Median ms of {args.repeats} runs after tuning in the page; ratio = ORT Web / nnjit (> 1: nnjit faster). "
-        f"Errors: largest |difference| from native onnxruntime (CPU) on the same inputs.\n\n"
-        f"{table(rows)}\n\n## Load and first run\n\n{first_run_table(rows)}\n"
+        f"Errors: largest |difference| from native onnxruntime (CPU) on the same inputs. Peak memory: the highest "
+        f"total PSS of Chromium's processes while one engine loads and runs one backend in a fresh page, minus "
+        f"the level before it opened.\n\n"
+        f"{table(rows)}\n\n## Peak memory\n\n{memory_table(rows)}\n\n## Load and first run\n\n{first_run_table(rows)}\n"
     )
     print(text)
     if args.markdown:
