@@ -1,9 +1,11 @@
 """fp32 matmul GFLOP/s on native WebGPU: nnjit's default schedule, and the best of a sample of its space.
 
     python benchmarks/matmul_webgpu.py [--candidates 48] [--shapes zoo,1024] [--markdown FILE]
+    python benchmarks/matmul_webgpu.py --scale paper --candidates 24   # every weight matmul of the paper models
 
 Shapes come from the zoo models' matmuls (at sequence 16) plus 1024³ (and paper-scale BERT shapes
-with `--shapes paper`). Each matmul is compiled by nnjit (`convert-nn-to-web`), timed with GPU
+with `--shapes paper`; `--scale paper` takes every weight matmul of `nnjit.models.paper`'s models at
+their paper shapes, M = batch x sequence). Each matmul is compiled by nnjit (`convert-nn-to-web`), timed with GPU
 timestamps when the adapter has them (medians), checked against numpy, and put next to numpy on the
 same machine and, where torch sees a CUDA device, torch's fp32 matmul (TF32 off).
 """
@@ -24,7 +26,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 import nnjit
+from nnjit.compiler import PIPELINES
 from nnjit.dialects.web import KernelOp, Schedule
+from nnjit.models.paper import paper_gemm_shapes
 from nnjit.runtime.webgpu import shared_executor
 from nnjit.tuner.spaces import matmul_schedules
 
@@ -107,6 +111,9 @@ def torch_cuda_seconds(m: int, k: int, n: int, repeats: int) -> float | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shapes", default="zoo,1024", help="comma-separated sets: zoo, 1024, paper")
+    parser.add_argument(
+        "--scale", choices=("paper",), help="paper: the paper models' weight matmuls (replaces --shapes)"
+    )
     parser.add_argument("--candidates", type=int, default=48, help="schedules sampled from the space per shape")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--markdown", type=Path)
@@ -114,9 +121,18 @@ def main() -> int:
     executor = shared_executor()
     space = matmul_schedules(executor.limits())
     rows = []
-    for m, k, n in [s for name in args.shapes.split(",") for s in SHAPE_SETS[name]]:
+    labels: dict[tuple[int, int, int], list[str]] = {}
+    if args.scale == "paper":
+        for label, m, k, n in paper_gemm_shapes():
+            labels.setdefault((m, k, n), []).append(label)
+    else:
+        labels = {s: [] for name in args.shapes.split(",") for s in SHAPE_SETS[name]}
+    # One binding may hold what this device allows: weights split only beyond its own limit.
+    binding = int(executor.device.limits["max-storage-buffer-binding-size"])
+    pipeline = PIPELINES["webgpu"].replace("web-split-bindings", f"web-split-bindings{{max-bytes={binding}}}")
+    for m, k, n in labels:
         model, x, expected = matmul_model(m, k, n)
-        compiled = nnjit.compile(model, target="webgpu")
+        compiled = nnjit.compile(model, target="webgpu", pipeline=pipeline, kernel_db=False)
         kernel = kernel_of(compiled)
         default = kernel.schedule.values
         default_seconds = measure(compiled, x, expected, args.repeats)
@@ -136,25 +152,29 @@ def main() -> int:
         roof = numpy_seconds(x, w, args.repeats)
         cuda = torch_cuda_seconds(m, k, n, args.repeats)
         rows.append((m, k, n, default_seconds, best, roof, cuda))
-    header = "| MxKxN | default GFLOP/s | best GFLOP/s | best schedule | numpy GFLOP/s | best / numpy | torch fp32 GFLOP/s |"
-    lines = [header, "|---|---|---|---|---|---|---|"]
+    header = "| layers | MxKxN | default GFLOP/s | best GFLOP/s | best schedule | numpy GFLOP/s | best / numpy | torch fp32 GFLOP/s |"
+    lines = [header, "|---|---|---|---|---|---|---|---|"]
     for m, k, n, default_seconds, (best_seconds, schedule), roof, cuda in rows:
         s = schedule
         described = f"wg {s.workgroup[0]}x{s.workgroup[1]}, thread {s.thread[0]}x{s.thread[1]}, k {s.tile[2]}, vec {s.vector}, {'shared' if s.shared else 'direct'}"
         lines.append(
-            f"| {m}x{k}x{n} | {gflops(m, k, n, default_seconds):.1f} | {gflops(m, k, n, best_seconds):.1f} | {described} | "
+            f"| {', '.join(labels[m, k, n]) or '-'} | {m}x{k}x{n} | {gflops(m, k, n, default_seconds):.1f} | {gflops(m, k, n, best_seconds):.1f} | {described} | "
             f"{gflops(m, k, n, roof):.1f} | {roof / best_seconds:.2f} | {gflops(m, k, n, cuda) if cuda else float('nan'):.1f} |"
         )
     table = "\n".join(lines)
     info = dict(executor.adapter.info)
     machine = f"{info.get('device', '?')} ({info.get('backend_type', '?')}), {platform.node()}, {platform.machine()}"
     print(table)
-    print(f"\nadapter: {machine}; {len(space)} valid schedules, {args.candidates} sampled per shape; medians of {args.repeats}")
+    print(
+        f"\nadapter: {machine}; {len(space)} valid schedules, {args.candidates} sampled per shape; medians of {args.repeats}"
+    )
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         with args.markdown.open("a") as out:
-            out.write(f"\n## {date.today().isoformat()} — {machine}\n\n`python benchmarks/matmul_webgpu.py --shapes {args.shapes} "
-                      f"--candidates {args.candidates}`; {len(space)} valid schedules in the space.\n\n{table}\n")
+            out.write(
+                f"\n## {date.today().isoformat()} — {machine}\n\n`python benchmarks/matmul_webgpu.py {'--scale paper' if args.scale else '--shapes ' + args.shapes} "
+                f"--candidates {args.candidates}`; {len(space)} valid schedules in the space.\n\n{table}\n"
+            )
     return 0
 
 

@@ -59,12 +59,14 @@ from nnjit.models.export import (
 )
 
 __all__ = [
+    "PAPER_GEMMS",
     "PAPER_MODELS",
     "PaperModel",
     "PaperSpec",
     "Progress",
     "export_paper_model",
     "main",
+    "paper_gemm_shapes",
     "paper_models",
 ]
 
@@ -212,6 +214,30 @@ PAPER_MODELS: dict[str, PaperSpec] = {
         description="Llama 2 7B layer shapes, 2 of 32 layers",
     ),
 }
+
+PAPER_GEMMS: dict[str, tuple[tuple[str, int, int], ...]] = {
+    "gpt2": (("attn.c_attn", 768, 2304), ("attn.c_proj", 768, 768), ("mlp.c_fc", 768, 3072),
+             ("mlp.c_proj", 3072, 768), ("lm_head", 768, 50257)),
+    "bart": (("self_attn.q/k/v/out_proj", 768, 768), ("fc1", 768, 3072), ("fc2", 3072, 768)),
+    "roberta": (("attention.query/key/value/output", 768, 768), ("intermediate", 768, 3072),
+                ("output", 3072, 768)),
+    "t5-encoder": (("SelfAttention.q/k/v/o", 512, 512), ("DenseReluDense.wi", 512, 2048),
+                   ("DenseReluDense.wo", 2048, 512)),
+    "llama2-2layer": (("self_attn.q/k/v/o_proj", 4096, 4096), ("mlp.gate/up_proj", 4096, 11008),
+                      ("mlp.down_proj", 11008, 4096), ("lm_head", 4096, 32000)),
+}  # fmt: skip
+"""The weight matmuls of each paper model as (layer, K, N); M is the model's batch x seq. Widths are the
+configurations' (PAPER_MODELS, transformers' defaults where a configuration leaves them)."""
+
+
+def paper_gemm_shapes(only: Sequence[str] | None = None) -> list[tuple[str, int, int, int]]:
+    """(label, M, K, N) of every distinct weight matmul of the paper models, at their paper shapes."""
+    shapes: list[tuple[str, int, int, int]] = []
+    for name in only or PAPER_GEMMS:
+        spec = PAPER_MODELS[name]
+        for layer, k, n in PAPER_GEMMS[name]:
+            shapes.append((f"{name} {layer}", spec.batch * spec.seq, k, n))
+    return shapes
 
 
 @dataclasses.dataclass(frozen=True)
