@@ -1,6 +1,7 @@
 """Single-thread fp32 matmul GFLOP/s of nnjit's Wasm SIMD kernels in V8 and wasmtime, against numpy and ORT Web.
 
     python benchmarks/matmul_wasm.py [--shapes zoo,1024] [--markdown docs/benchmarks/matmul-wasm.md]
+    python benchmarks/matmul_wasm.py --scale paper --markdown docs/benchmarks/matmul-wasm-paper.md
 
 Each (M, K, N) is a one-node ONNX MatMul (`x @ w`, `w` a weight) compiled by nnjit for the `wasm`
 target. nnjit is timed with its default schedule and with a handful of register blocks (and B
@@ -41,6 +42,7 @@ from peers import ORT_ENTRY, ensure_ort_web, ort_web_version  # noqa: E402
 
 import nnjit  # noqa: E402
 from nnjit.dialects.web import Schedule  # noqa: E402
+from nnjit.models.paper import paper_gemm_shapes  # noqa: E402
 from nnjit.passes.convert_nn_to_web import WASM_DEFAULT_SCHEDULES  # noqa: E402
 from nnjit.runtime.wasm import WasmtimeExecutor  # noqa: E402
 from nnjit.runtime.wasm_node import NodeExecutor  # noqa: E402
@@ -48,6 +50,9 @@ from nnjit.runtime.wasm_node import NodeExecutor  # noqa: E402
 SHAPE_SETS = {
     "zoo": [(16, 32, 96), (16, 32, 32), (16, 64, 256), (16, 172, 64)],
     "1024": [(1024, 1024, 1024)],
+    # The paper models' weight matmuls (`--scale paper`), without Llama 2's 4096-11008 wide layers:
+    # one single-threaded call of those takes seconds, times every schedule, engine and sample.
+    "paper": list(dict.fromkeys((m, k, n) for label, m, k, n in paper_gemm_shapes() if not label.startswith("llama"))),
 }
 CANDIDATES = [
     Schedule((1, 1, 1), (mb, nb, 256), (mr, nr), 4, 4, shared)
@@ -86,7 +91,9 @@ def numpy_single_thread(shapes: list[tuple[int, int, int]], repeats: int) -> lis
         print(json.dumps(out))
     """)
     threads = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")}
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **threads}, check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **threads}, check=True
+    )
     return json.loads(run.stdout)
 
 
@@ -137,15 +144,22 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default="zoo,1024")
+    parser.add_argument(
+        "--scale", choices=("paper",), help="paper: the paper models' weight matmuls (replaces --shapes)"
+    )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--markdown", help="also write the table (with the machine) to this file")
     args = parser.parse_args(argv)
+    if args.scale:
+        args.shapes = args.scale
     shapes = [s for key in args.shapes.split(",") for s in SHAPE_SETS[key]]
     node = NodeExecutor()
     engines = {"v8": node, "wasmtime": WasmtimeExecutor()}

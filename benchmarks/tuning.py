@@ -2,6 +2,7 @@
 
     python benchmarks/tuning.py [--models gpt2,bart,t5,roberta,llama] [--backends webgpu,wasm]
                                 [--budget 30] [--matmuls 384x768x3072,...] [--markdown docs/benchmarks/tuning.md]
+    python benchmarks/tuning.py --scale paper --models t5-encoder,gpt2 --budget 120
 
 For each model (at the paper's sequence length where the zoo allows it: GPT-2 at 10 tokens, the
 others at the zoo's longest, 64, and RoBERTa's 62) and backend: compile with default schedules,
@@ -9,6 +10,7 @@ tune within the budget into a fresh kernel database (every candidate checked aga
 then time the default and the tuned model in turn, three rounds (each a median of 20 runs after 3
 warm-up runs: GPU timestamps around the one compute pass on WebGPU, wall clock around `run` on
 Wasm; the table has the median round), and check the tuned outputs against the reference executor. `--matmuls` adds one-MatMul models (MxKxN) as extra rows.
+`--scale paper` tunes `nnjit.models.paper`'s models at their paper shapes instead (exported on first use).
 Driver shader caches are switched off (Mesa, NVIDIA), so each candidate's compile is as cold as on a
 first page load.
 """
@@ -145,7 +147,8 @@ def table(rows: list[Row]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default=",".join(ZOO_MODELS))
+    parser.add_argument("--scale", choices=("zoo", "paper"), default="zoo")
+    parser.add_argument("--models", default=None, help="comma list (default: every model of the scale)")
     parser.add_argument("--backends", default="webgpu,wasm")
     parser.add_argument("--budget", type=float, default=30.0)
     parser.add_argument("--matmuls", default="", help="extra one-MatMul models, e.g. 384x768x3072,1024x1024x1024")
@@ -156,7 +159,13 @@ def main() -> int:
     os.environ.setdefault("__GL_SHADER_DISK_CACHE", "0")
     backends = [b for b in args.backends.split(",") if b]
     cases: list[tuple[str, Any, dict[str, np.ndarray]]] = []
-    for name in [m for m in args.models.split(",") if m]:
+    if args.scale == "paper":
+        from nnjit.models.paper import export_paper_model, paper_models
+
+        for paper in paper_models(only=[m for m in (args.models or "").split(",") if m] or None):
+            shape = f"(1, {paper.spec.seq})"
+            cases.append((f"{paper.name} {shape}", export_paper_model(paper), paper.example_inputs()))
+    for name in [m for m in (args.models or ",".join(ZOO_MODELS)).split(",") if m and args.scale == "zoo"]:
         cases.append((f"{name} (1, {SEQUENCE[name]})", zoo_path(name), example_inputs(name, 1, SEQUENCE[name])))
     for spec in [s for s in args.matmuls.split(",") if s]:
         m, k, n = (int(v) for v in spec.split("x"))
