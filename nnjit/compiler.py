@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,8 @@ from nnjit.frontend.onnx import import_onnx
 from nnjit.weights import WeightStore
 
 if TYPE_CHECKING:
+    from nnjit.runtime.artifact_cache import ArtifactCache, CacheEntry
+    from nnjit.runtime.online import OnlineSession
     from nnjit.tuner.tune import TuningReport
 
 NN_PIPELINE = "canonicalize,nn-recognize-patterns,canonicalize"
@@ -125,8 +127,10 @@ class CompiledModel:
     weights: WeightStore
     input_names: list[str]
     output_names: list[str]
-    stages: dict[str, ModuleOp] = field(default_factory=dict[str, ModuleOp])
+    stages: MutableMapping[str, ModuleOp] = field(default_factory=dict[str, ModuleOp])
     stage_seconds: dict[str, float] = field(default_factory=dict[str, float])
+    cache: CacheEntry | None = None
+    """Where the compile cache holds this model (`nnjit.runtime.artifact_cache`); `cache.hit` when it came from there."""
 
     def ir_at(self, stage: str, debuginfo: bool = False) -> str:
         """The IR after `stage` ("import" or a pass name of the pipeline), as text."""
@@ -156,7 +160,12 @@ class CompiledModel:
         name = executor or self.target
         if name not in EXECUTORS:
             raise NnjitError(f"unknown executor '{name}'; available: {', '.join(EXECUTORS)}")
-        return EXECUTORS[name](self.module, inputs, self.weights)
+        if self.cache is None:
+            return EXECUTORS[name](self.module, inputs, self.weights)
+        self.cache.before_run(name, self.module, self.weights)
+        outputs = EXECUTORS[name](self.module, inputs, self.weights)
+        self.cache.after_run(name, self.module, self.weights)
+        return outputs
 
     def run_timed(
         self, inputs: Mapping[str, np.ndarray], executor: str | None = None, repeats: int = 10
@@ -207,6 +216,13 @@ class CompiledModel:
 
         return tune(self, budget, **options)
 
+    def online(self, budget: float = 30.0, margin: float = 0.03, **options: Any) -> OnlineSession:
+        """A session whose `run` answers at once while its kernels are tuned in the background
+        (`nnjit.runtime.online.OnlineSession`, docs/online-jit-native.md); close it, or use `with`."""
+        from nnjit.runtime.online import OnlineSession
+
+        return OnlineSession(self, budget, margin, **options)
+
 
 def compile(
     model: str | os.PathLike[str] | bytes | onnx.ModelProto,
@@ -214,20 +230,35 @@ def compile(
     target: str = "reference",
     pipeline: str | None = None,
     kernel_db: str | os.PathLike[str] | bool | None = None,
+    cache: str | os.PathLike[str] | ArtifactCache | bool | None = None,
 ) -> CompiledModel:
     """Import an ONNX model specialised to `shapes` and run the target's pass pipeline on it.
 
     With the target's default pipeline, tuned schedules from the kernel database (`kernel_db`: a
     path, None for the user cache file, False for none) are applied by a last `web-apply-schedules`.
+    For `webgpu` and `wasm` with the default pipeline, the lowered module and its code come from the
+    compile cache when it has them (`cache`: a folder or `ArtifactCache`, None for the user cache
+    folder, False for none; `nnjit.runtime.artifact_cache`).
     """
     if target not in PIPELINES:
         raise NnjitError(f"unknown target '{target}'; available: {', '.join(PIPELINES)}")
-    started = time.perf_counter()
-    imported = import_onnx(model, shapes)
-    compiled = CompiledModel(target, imported.module, imported.weights, imported.input_names, imported.output_names)
-    compiled.stages["import"] = imported.module.clone()
-    compiled.stage_seconds["import"] = time.perf_counter() - started
-    run_pipeline(compiled, pipeline if pipeline is not None else PIPELINES[target])
+
+    def build() -> CompiledModel:
+        started = time.perf_counter()
+        imported = import_onnx(model, shapes)
+        built = CompiledModel(target, imported.module, imported.weights, imported.input_names, imported.output_names)
+        built.stages["import"] = imported.module.clone()
+        built.stage_seconds["import"] = time.perf_counter() - started
+        run_pipeline(built, pipeline if pipeline is not None else PIPELINES[target])
+        return built
+
+    from nnjit.runtime.artifact_cache import CACHED_TARGETS, cached_compile
+
+    if pipeline is None and cache is not False and target in CACHED_TARGETS:
+        folder = None if cache is None or cache is True else cache
+        compiled = cached_compile(model, shapes, target, PIPELINES[target], folder, build)
+    else:
+        compiled = build()
     if pipeline is None and kernel_db is not False:
         from nnjit.tuner.apply import apply_schedules_spec
 

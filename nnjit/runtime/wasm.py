@@ -98,6 +98,8 @@ class _Instance:
     store: Any
     memory: Any
     functions: dict[str, Any]
+    compiled: Any = None
+    """The `wasmtime.Module` (what `Module.serialize` writes to the compile cache)."""
 
 
 class WasmtimeExecutor:
@@ -142,13 +144,27 @@ class WasmtimeExecutor:
             self.programs.remember(module, weights, known)
         return known
 
-    def instantiate(self, program: WasmProgram) -> _Instance:
-        """Compile and instantiate a program; `NnjitError` for a bad module or a memory the engine refuses."""
+    def compile(self, program: WasmProgram, serialized: bytes | None = None) -> Any:
+        """The program's `wasmtime.Module` (`NnjitError` for a bad module); thread-safe, no store involved.
+
+        `serialized`: the module as `wasmtime.Module.serialize` wrote it with this engine's
+        configuration (the compile cache checks its bytes first: deserializing trusts them), used
+        instead of compiling the binary again.
+        """
         wasmtime = self.wasmtime
         try:
-            compiled = wasmtime.Module(self.engine, program.binary)
+            if serialized is not None:
+                return wasmtime.Module.deserialize(self.engine, serialized)
+            return wasmtime.Module(self.engine, program.binary)
         except wasmtime.WasmtimeError as error:
             raise NnjitError(f"wasmtime rejects the module: {_first_line(error)}") from None
+
+    def instantiate(self, program: WasmProgram, serialized: bytes | None = None, compiled: Any = None) -> _Instance:
+        """Compile (unless `compiled` is given) and instantiate a program; `NnjitError` for a bad module or a
+        memory the engine refuses. `serialized` as for `compile`."""
+        wasmtime = self.wasmtime
+        if compiled is None:
+            compiled = self.compile(program, serialized)
         store = wasmtime.Store(self.engine)
         self._stores.add(store)
         if self.memory_limit is not None:
@@ -162,7 +178,9 @@ class WasmtimeExecutor:
             ) from None
         exports = instance.exports(store)
         memory = exports["memory"]
-        loaded = _Instance(program, store, memory, {name: exports[name] for name in [*program.plan.steps, "run"]})
+        loaded = _Instance(
+            program, store, memory, {name: exports[name] for name in [*program.plan.steps, "run"]}, compiled
+        )
         view = self.view(loaded)
         if self.poison is not None:
             view.view(np.uint32)[:] = self.poison

@@ -6,7 +6,11 @@
     seconds = executor.time(module, {"x": x}, weights, repeats=20)
 
 Each kernel's WGSL (`nnjit.backends.wgsl`) becomes a shader module and pipeline, cached per shader
-text; weights are uploaded once per executor. `@main` may hold block arguments, `nn.constant`,
+text; weights are uploaded once per executor. The buffers, bind groups and read-back buffers of a
+module are made on its first run and kept (per module object and weight store) until the module is
+freed or its `@main` changes: a later run only writes the inputs (`queue.write_buffer`), submits and
+reads back. A kernel whose template or schedule was replaced (the tuner, an online session) gets its
+new pipeline and bind group at the next run; a kernel body edited in place is not noticed. `@main` may hold block arguments, `nn.constant`,
 `web.dispatch` (results with the same `slot` share one buffer), `nn.reshape` (an alias of its
 operand's buffer) and `func.return`; all dispatches run in one command submission. GPU storage is
 f32, i32 (i64 tensors are converted on upload and download, and must fit) and u32 for i1.
@@ -32,7 +36,7 @@ from nnjit.backends.wgsl import Shader, print_kernel
 from nnjit.dialects import nn, shapes
 from nnjit.dialects.web import KernelOp, LimitsAttr
 from nnjit.errors import NnjitError
-from nnjit.runtime.reference import constant_value, to_numpy_dtype
+from nnjit.runtime.reference import constant_value, main_function, to_numpy_dtype
 
 _RAISED_LIMITS = (
     "max-compute-invocations-per-workgroup", "max-compute-workgroup-size-x", "max-compute-workgroup-size-y",
@@ -94,10 +98,14 @@ def to_device(array: np.ndarray, kind: str, what: str) -> np.ndarray:
 
 def from_device(data: bytes | memoryview, value: SSAValue) -> np.ndarray:
     """A downloaded buffer as the numpy array of `value`'s tensor type."""
-    kind, shape = value_kind(value), nn.tensor_shape(value)
+    return decode(data, value_kind(value), nn.tensor_shape(value), np.dtype(to_numpy_dtype(nn.element_type(value))))
+
+
+def decode(data: bytes | memoryview, kind: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+    """A downloaded buffer of a tensor of element `kind` as an array of `shape` and numpy `dtype`."""
     storage = {"f32": np.float32, "i32": np.int32, "i64": np.int32, "bool": np.uint32}[kind]
     raw = np.frombuffer(data, storage, count=shapes.numel(shape)).reshape(shape)
-    return raw != 0 if kind == "bool" else raw.astype(to_numpy_dtype(nn.element_type(value)))
+    return raw != 0 if kind == "bool" else raw.astype(dtype)
 
 
 # --- Plans ---------------------------------------------------------------------------------------
@@ -115,14 +123,37 @@ class _Step:
     pipeline: _Pipeline
     bind_group: Any
     grid: tuple[int, int, int]
-    output: Any
+    buffers: list[Any]
+    """The argument buffers, then the output buffer."""
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    """An input or output as the host sees it (no IR objects: a bound plan must not keep its module alive)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    kind: str
+    buffer: Any
+    after: int = -1
+    readback: Any = None
 
 
 @dataclass
 class _Plan:
+    """A module bound to this device: buffers, bind groups and read-back buffers, kept across runs."""
+
+    key: tuple[Any, ...]
+    inputs: list[_Tensor] = field(default_factory=list[_Tensor])
     steps: list[_Step] = field(default_factory=list[_Step])
-    results: list[tuple[str, SSAValue, Any, int]] = field(default_factory=list[tuple[str, SSAValue, Any, int]])
-    """(name, value, buffer, index of the step after which to copy it out)."""
+    results: list[_Tensor] = field(default_factory=list[_Tensor])
+
+
+def _plan_key(module: ModuleOp, weights: Mapping[str, np.ndarray] | None) -> tuple[Any, ...]:
+    """What a bound plan depends on besides kernel schedules: `@main`'s ops and the weight store."""
+    main = main_function(module)
+    return (id(weights), id(main), *(id(op) for op in main.body.block.ops))
 
 
 class WebGPUExecutor:
@@ -139,6 +170,8 @@ class WebGPUExecutor:
         self._pipelines: dict[str, _Pipeline] = {}
         self._weights: dict[Any, tuple[Any, Any]] = {}
         self._texts: WeakKeyDictionary[KernelOp, tuple[tuple[Any, Any], Shader]] = WeakKeyDictionary()
+        self._plans: WeakKeyDictionary[ModuleOp, _Plan] = WeakKeyDictionary()
+        self._fence: Any = None
 
     def limits(self) -> LimitsAttr:
         """The device's limits as `#web.limits`."""
@@ -162,6 +195,10 @@ class WebGPUExecutor:
         if known is None or known[0] != key:
             known = self._texts[kernel] = (key, print_kernel(kernel))
         return known[1]
+
+    def remember_shader(self, kernel: KernelOp, shader: Shader) -> None:
+        """Use `shader` as the kernel's printed WGSL and grid (from the compile cache) until its schedule changes."""
+        self._texts[kernel] = ((kernel.template, kernel.schedule), shader)
 
     def compile_shader(self, name: str, text: str, inputs: int) -> _Pipeline:
         """A pipeline for WGSL `text` with `inputs` read-only bindings then one output; cached by text.
@@ -242,10 +279,32 @@ class WebGPUExecutor:
     def _plan(
         self, module: ModuleOp, inputs: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray] | None
     ) -> _Plan:
-        host = plan_webgpu(module)
-        names = [t.name for t in host.inputs]
+        """The module bound to this device (made on first use), with `inputs` written to its input buffers."""
+        key = _plan_key(module, weights)
+        known = self._plans.get(module)
+        if known is None or known.key != key:
+            known = self._plans[module] = self._bind(module, weights, key)
+        names = [t.name for t in known.inputs]
         if set(inputs) != set(names):
             raise NnjitError(f"@main takes inputs {names}; got {sorted(inputs)}")
+        for tensor in known.inputs:
+            array = np.asarray(inputs[tensor.name])
+            if (array.shape, array.dtype) != (tensor.shape, tensor.dtype):
+                raise NnjitError(f"input '{tensor.name}': expected shape {tensor.shape} dtype {tensor.dtype}, "
+                                 f"got {array.shape} {array.dtype}")  # fmt: skip
+            data = to_device(array, tensor.kind, f"input '{tensor.name}'")
+            if data.nbytes:
+                self.device.queue.write_buffer(tensor.buffer, 0, data)
+        kernels = {op.sym_name.data: op for op in module.body.block.ops if isinstance(op, KernelOp)}
+        for step in known.steps:  # a kernel whose template or schedule was replaced since the last run
+            pipeline = self.pipeline(kernels[step.kernel])
+            if pipeline is not step.pipeline:
+                step.pipeline, step.grid = pipeline, self.shader(kernels[step.kernel]).grid
+                step.bind_group = self._bind_group(pipeline, step.buffers)
+        return known
+
+    def _bind(self, module: ModuleOp, weights: Mapping[str, np.ndarray] | None, key: tuple[Any, ...]) -> _Plan:
+        host = plan_webgpu(module)
         buffers: list[Any] = []
         for buffer in host.buffers:
             if buffer.constant is not None:
@@ -254,25 +313,33 @@ class WebGPUExecutor:
                 buffers.append(self._buffer(buffer.nbytes))
             else:
                 buffers.append(None)
-        for tensor in host.inputs:
-            array = np.asarray(inputs[tensor.name])
-            if (array.shape, array.dtype) != (tensor.shape, np.dtype(tensor.dtype)):
-                raise NnjitError(f"input '{tensor.name}': expected shape {tensor.shape} dtype {tensor.dtype}, "
-                                 f"got {array.shape} {array.dtype}")  # fmt: skip
-            buffers[tensor.buffer] = self._upload(array, tensor.kind, f"input '{tensor.name}'")
-        plan = _Plan()
+        plan = _Plan(key)
+        usage = self.wgpu.BufferUsage
+        for t in host.inputs:
+            nbytes = storage_bytes(t.value)
+            self._check_binding(nbytes, f"input '{t.name}'")
+            usages = usage.STORAGE | usage.COPY_SRC | usage.COPY_DST
+            buffers[t.buffer] = self.device.create_buffer(size=nbytes, usage=usages)
+            plan.inputs.append(_Tensor(t.name, t.shape, np.dtype(t.dtype), t.kind, buffers[t.buffer]))
         for step in host.steps:
-            plan.steps.append(self._step(step.kernel, [buffers[a] for a in step.args], buffers[step.output]))
-        plan.results = [(t.name, t.value, buffers[t.buffer], t.after) for t in host.outputs]
+            args, output = [buffers[a] for a in step.args], buffers[step.output]
+            if any(a is output for a in args):
+                raise NnjitError(
+                    f"web.dispatch @{step.kernel.sym_name.data}: its output buffer is also one of its inputs"
+                )
+            pipeline = self.pipeline(step.kernel)
+            plan.steps.append(_Step(step.kernel.sym_name.data, pipeline, self._bind_group(pipeline, [*args, output]),
+                                    self.shader(step.kernel).grid, [*args, output]))  # fmt: skip
+        for t in host.outputs:
+            readback = self.device.create_buffer(size=storage_bytes(t.value), usage=usage.MAP_READ | usage.COPY_DST)
+            plan.results.append(
+                _Tensor(t.name, t.shape, np.dtype(t.dtype), t.kind, buffers[t.buffer], t.after, readback)
+            )
         return plan
 
-    def _step(self, kernel: KernelOp, args: list[Any], output: Any) -> _Step:
-        if any(a is output for a in args):
-            raise NnjitError(f"web.dispatch @{kernel.sym_name.data}: its output buffer is also one of its inputs")
-        pipeline = self.pipeline(kernel)
-        entries = [{"binding": i, "resource": {"buffer": b}} for i, b in enumerate([*args, output])]
-        bind_group = self.device.create_bind_group(layout=pipeline.layout, entries=entries)
-        return _Step(kernel.sym_name.data, pipeline, bind_group, self.shader(kernel).grid, output)
+    def _bind_group(self, pipeline: _Pipeline, buffers: Sequence[Any]) -> Any:
+        entries = [{"binding": i, "resource": {"buffer": b}} for i, b in enumerate(buffers)]
+        return self.device.create_bind_group(layout=pipeline.layout, entries=entries)
 
     # --- running ---
 
@@ -292,27 +359,23 @@ class WebGPUExecutor:
     ) -> dict[str, np.ndarray]:
         """Run `@main` on `inputs` (keyed by argument `nn.name`); outputs keyed by result `nn.name`."""
         plan = self._plan(module, inputs, weights)
-        wgpu = self.wgpu
         encoder = self.device.create_command_encoder()
-        staging: list[tuple[str, SSAValue, Any]] = []
         done = 0
-        for point in sorted({r[3] for r in plan.results}):
+        for point in sorted({r.after for r in plan.results}):
             self._encode(encoder, plan.steps[done : point + 1])
             done = point + 1
-            for name, value, buffer, at in plan.results:
-                if at == point:
-                    target = self.device.create_buffer(
-                        size=storage_bytes(value), usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST
-                    )
-                    encoder.copy_buffer_to_buffer(buffer, 0, target, 0, storage_bytes(value))
-                    staging.append((name, value, target))
+            for result in plan.results:
+                if result.after == point:
+                    encoder.copy_buffer_to_buffer(result.buffer, 0, result.readback, 0, result.readback.size)
         self._encode(encoder, plan.steps[done:])
         self.device.queue.submit([encoder.finish()])
         outputs: dict[str, np.ndarray] = {}
-        for name, value, target in staging:
-            target.map_sync(wgpu.MapMode.READ)
-            outputs[name] = from_device(target.read_mapped(), value).copy()
-            target.unmap()
+        for result in plan.results:
+            result.readback.map_sync(self.wgpu.MapMode.READ)
+            try:
+                outputs[result.name] = decode(result.readback.read_mapped(), result.kind, result.shape, result.dtype)
+            finally:
+                result.readback.unmap()
         return outputs
 
     def time(
@@ -329,19 +392,17 @@ class WebGPUExecutor:
         clock around submit and wait. The tuner times one kernel with a one-dispatch module.
         """
         plan = self._plan(module, inputs, weights)
-        wgpu, seconds = self.wgpu, []
-        query = self.device.create_query_set(type=wgpu.QueryType.timestamp, count=2) if self.timestamps else None
+        wgpu, usage, seconds = self.wgpu, self.wgpu.BufferUsage, []
+        query = resolved = readback = None
+        if self.timestamps:
+            query = self.device.create_query_set(type=wgpu.QueryType.timestamp, count=2)
+            resolved = self.device.create_buffer(size=16, usage=usage.QUERY_RESOLVE | usage.COPY_SRC)
+            readback = self.device.create_buffer(size=16, usage=usage.MAP_READ | usage.COPY_DST)
         for run in range(warmup + repeats):
             encoder = self.device.create_command_encoder()
-            if query is not None:
+            if query is not None and readback is not None:
                 writes = {"query_set": query, "beginning_of_pass_write_index": 0, "end_of_pass_write_index": 1}
                 self._encode(encoder, plan.steps, writes)
-                resolved = self.device.create_buffer(
-                    size=16, usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC
-                )
-                readback = self.device.create_buffer(
-                    size=16, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST
-                )
                 encoder.resolve_query_set(query, 0, 2, resolved, 0)
                 encoder.copy_buffer_to_buffer(resolved, 0, readback, 0, 16)
                 self.device.queue.submit([encoder.finish()])
@@ -353,11 +414,18 @@ class WebGPUExecutor:
                 self._encode(encoder, plan.steps)
                 started = clock.perf_counter()
                 self.device.queue.submit([encoder.finish()])
-                self.device.queue.on_submitted_work_done_sync()
+                self.wait()
                 elapsed = clock.perf_counter() - started
             if run >= warmup:
                 seconds.append(elapsed)
         return seconds
+
+    def wait(self) -> None:
+        """Block until all submitted work is done (a 4-byte read-back: `on_submitted_work_done_sync` of
+        wgpu-py 0.32 fails on a callback signature mismatch)."""
+        if self._fence is None:
+            self._fence = self.device.create_buffer(size=4, usage=self.wgpu.BufferUsage.COPY_SRC)
+        self.device.queue.read_buffer(self._fence)
 
 
 _SHARED: list[WebGPUExecutor] = []

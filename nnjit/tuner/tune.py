@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -303,6 +303,91 @@ def tune(
     report.kernels.sort(key=lambda k: -len(k.names) * (0 if math.isinf(k.best_median) else k.best_median))
     report.wall_seconds = time.perf_counter() - started
     return report
+
+
+class TuningSteps:
+    """`tune`, one candidate at a time, for callers that interleave tuning with other work (online sessions).
+
+        steps = TuningSteps(module, get_backend("webgpu"), database=None, first={signature: schedule})
+        while (measured := steps.step()) is not None:
+            kernel, result = measured        # the kernel's search so far and the candidate just measured
+        report = steps.finish()              # records stored as `tune` stores them
+
+    The order is `tune`'s (every kernel's default, then round-robin, costliest kernels first) and there
+    is no budget: the caller stops calling `step`. `first` maps kernel signatures to a schedule measured
+    right after the default, lite space or not (an online session's running schedule, its baseline). Unlike `tune`,
+    `finish` leaves the module's schedules alone. Use it from one thread (SQLite connections are).
+    """
+
+    def __init__(
+        self,
+        module: ModuleOp,
+        backend: Backend,
+        *,
+        database: str | Path | KernelDatabase | bool | None = None,
+        timing: Timing | None = None,
+        retune: bool = False,
+        strict: bool = False,
+        seed: int = 0,
+        name: str = "",
+        first: Mapping[str, Schedule] | None = None,
+    ):
+        device = backend.device()
+        self._own_db = not isinstance(database, KernelDatabase)
+        self.db = _database(database)
+        if self.db is not None:
+            self.db.add_device(device.fingerprint, backend.name, device.description, device.limits)
+        self.searches, cached = _plan(module, backend, device, self.db, retune)
+        for search in self.searches:
+            wanted = (first or {}).get(search.entry.signature)
+            if wanted is not None and wanted != search.queue[0]:
+                if wanted in search.queue:
+                    search.queue.remove(wanted)
+                search.queue.insert(1, wanted)
+        self.report = TuningReport(name, device, math.inf, [s.entry for s in self.searches] + cached)
+        self.report.database = str(self.db.path) if self.db is not None else ""
+        self._tuner = _Tuner(backend, device, self.db, timing or Timing(), retune, strict, seed, math.inf, self.report)
+        self._order = self._next_search()
+        self._bar = _Progress(0, False)
+        self._finished = False
+
+    def _next_search(self) -> Iterator[_Search]:
+        for search in self.searches:
+            if search.queue:
+                yield search
+        order = sorted(self.searches, key=lambda s: -min(s.weight, 1e9))
+        while any(s.queue for s in order):
+            for search in order:
+                if search.queue:
+                    yield search
+
+    def step(self) -> tuple[KernelTuning, CandidateResult] | None:
+        """Measure the next candidate; None when every lite space is measured."""
+        search = next(self._order, None)
+        if search is None or self._finished:
+            return None
+        self._tuner.step(search, self._bar)
+        return search.entry, search.entry.results[-1]
+
+    @property
+    def kernels_done(self) -> int:
+        """Kernel signatures whose lite space is fully measured (or that came complete from the database)."""
+        measured = sum(1 for s in self.searches if not s.queue and not s.rest)
+        return measured + len(self.report.kernels) - len(self.searches)
+
+    def finish(self) -> TuningReport:
+        """Store every kernel's best so far (incomplete where its space was not measured), close the database."""
+        if not self._finished:
+            self._finished = True
+            try:
+                for search in self.searches:
+                    if not search.stored:
+                        self._tuner.finish(search)
+            finally:
+                if self.db is not None and self._own_db:
+                    self.db.close()
+            self.report.kernels.sort(key=lambda k: -len(k.names) * (0 if math.isinf(k.best_median) else k.best_median))
+        return self.report
 
 
 def _database(database: str | Path | KernelDatabase | bool | None) -> KernelDatabase | None:
