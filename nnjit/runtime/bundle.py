@@ -14,6 +14,7 @@ writes
 Manifest (`format` "nnjit-bundle", `version` 1):
 
     title, nnjit (version), inputs / outputs [{name, shape, dtype, storage}]
+    content              SHA-256 over every file below: the page caches them under it (cache.js)
     weights {file, bytes}
     sample {file, inputs {name: [offset, length]}, expected {name: [offset, length]}}
     webgpu {buffers [{role, bytes, weight: [offset, length] | null}],
@@ -57,7 +58,8 @@ FORMAT = "nnjit-bundle"
 FORMAT_VERSION = 1
 WEB_ROOT = Path(__file__).with_name("web")
 """The JS runtime and the page, shipped as package data."""
-SITE_FILES = ("index.html", "app.js", "style.css", "nnjit.js", "tuner.js", "wasm_worker.js")
+SITE_FILES = ("index.html", "app.js", "style.css", "nnjit.js", "tensors.js", "cache.js", "online.js", "wasm.js", "tuner.js",
+              "wasm_worker.js")  # fmt: skip
 """What `export_site` copies next to the bundle."""
 
 
@@ -250,8 +252,23 @@ def write_bundle(directory: str | os.PathLike[str], webgpu: CompiledModel | None
         if expected is not None:
             manifest["sample"]["expected"] = _sample(expected, outputs, samples, "expected outputs")
         samples.write(out / "sample.bin")
+    manifest["content"] = _content_hash(out, manifest)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return out
+
+
+def _content_hash(directory: Path, manifest: Mapping[str, Any]) -> str:
+    """SHA-256 over every file the manifest names: the page keeps them in the Cache API under it."""
+    files = {manifest["weights"]["file"]}
+    if "sample" in manifest:
+        files.add(manifest["sample"]["file"])
+    for kernel in manifest.get("webgpu", {}).get("kernels", []):
+        files.update(variant["file"] for variant in kernel["variants"])
+    files.update(build["file"] for build in manifest.get("wasm", {}).get("builds", []))
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256((directory / name).read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def export_site(directory: str | os.PathLike[str], **bundle: Any) -> Path:

@@ -3,6 +3,8 @@
     outputs = compiled.run(inputs, executor="chromium-webgpu")      # or "chromium-wasm"
     page = shared_browser().open(site_dir)                          # any exported site
     result = page.run("wasm", inputs, repeats=10)                   # outputs, per-run ms, description
+    online = page.run_online("webgpu", 30.0, inputs)                # inferences while the page tunes between them
+    page = browser.open(site_dir, query="backend=wasm&autorun=1")   # first inference on load: page.ttfi()
 
 The executors export the module as a site (`nnjit.runtime.bundle.export_site`) into a temporary
 folder, serve it on 127.0.0.1 (`SiteServer`: COOP/COEP, so the page is cross-origin isolated and Wasm
@@ -22,7 +24,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -55,6 +57,43 @@ class RunResult:
     threads: int | None
     stored: int
     """How many kernel schedules the page found in IndexedDB for this device (tuned in an earlier visit)."""
+    waits: list[float] = field(default_factory=list[float])
+    """Per run, the milliseconds it waited for an online tuning step to end (0 without online tuning)."""
+
+
+@dataclass
+class OnlineInference:
+    """One inference of `SitePage.run_online`."""
+
+    t: float
+    """When it was due: seconds since the page's navigation started."""
+    latency_ms: float
+    """How long it ran (inputs in, outputs back in JS), not counting `wait_ms`."""
+    wait_ms: float
+    """From when it was due to when it started: the tuning step in progress when it was due."""
+    steps_before: int
+    """Tuning steps that ran between the previous inference and this one."""
+    outputs: dict[str, np.ndarray]
+
+
+@dataclass
+class OnlineRun:
+    """What `SitePage.run_online` returns: every inference, the swaps and the tuner's status."""
+
+    inferences: list[OnlineInference]
+    swaps: list[dict[str, Any]]
+    """Per swap: `t` (ms since navigation), `kernel`, `signature`, `from` / `to` schedules, `fromMs` / `toMs`, `speedup`."""
+    status: dict[str, Any]
+    """The tuner (online.js `status()`): kernels, tuned, skipped, steps, measured, rejected, maxStepMs, running, complete."""
+    started: float
+    """When the loop started: seconds since navigation."""
+    description: str
+    threads: int | None
+
+    @property
+    def latencies(self) -> list[tuple[float, float]]:
+        """(t since navigation in s, latency in ms) of every inference."""
+        return [(i.t, i.latency_ms) for i in self.inferences]
 
 
 class BrowserPage:
@@ -118,10 +157,10 @@ class BrowserPage:
 class SitePage(BrowserPage):
     """One exported site open in a Chromium page, served by its own HTTP server on 127.0.0.1."""
 
-    def __init__(self, browser: Any, site: Path, isolate: bool = True, context: Any = None):
+    def __init__(self, browser: Any, site: Path, isolate: bool = True, context: Any = None, query: str = ""):
         self.server = SiteServer({"/": site}, isolate=isolate).start()
         try:
-            super().__init__(browser, self.server.url, None, context)
+            super().__init__(browser, self.server.url + (f"?{query}" if query else ""), None, context)
             self.manifest: dict[str, Any] = self._ready()
         except BaseException:
             self.server.stop()
@@ -132,7 +171,8 @@ class SitePage(BrowserPage):
         return self.evaluate("() => window.nnjitPage.manifest()")
 
     def reload(self) -> None:
-        """Reload the page (same origin, so IndexedDB and caches persist, as for a returning visitor)."""
+        """Reload the page (same origin and URL, so IndexedDB and the Cache API persist, as for a returning
+        visitor; an `autorun` query runs the first inference again)."""
         self.page.reload()
         self.manifest = self._ready()
 
@@ -145,7 +185,41 @@ class SitePage(BrowserPage):
         outputs = {spec["name"]: _decode(spec, answer["outputs"][spec["name"]]) for spec in self.manifest["outputs"]}
         return RunResult(outputs, [float(v) for v in answer["ms"]], answer["description"], answer["message"],
                          {k: float(v) for k, v in answer["diffs"].items()}, float(answer["loadMs"]), answer["threads"],
-                         int(answer["stored"] or 0))  # fmt: skip
+                         int(answer["stored"] or 0), [float(v) for v in answer["waits"]])  # fmt: skip
+
+    def run_online(self, backend: str, seconds: float, inputs: Mapping[str, np.ndarray] | None = None,
+                   period_ms: float = 0.0, budget_seconds: float = 120.0, service: str | None = None,
+                   until: float | None = None) -> OnlineRun:  # fmt: skip
+        """Request inferences for `seconds` (or until `until` seconds since navigation), one due every
+        `period_ms` or as soon as the previous one answered when that is later (0: back to back), while
+        the page tunes online between them (`online.js`; started if it is not running, with
+        `budget_seconds`). `inputs` None runs the bundle's sample."""
+        encoded = None if inputs is None else _encode_inputs(self.manifest["inputs"], inputs)
+        options = {"seconds": seconds, "untilMs": None if until is None else until * 1000, "inputs": encoded,
+                   "periodMs": period_ms, "budgetSeconds": budget_seconds, "service": service}  # fmt: skip
+        answer = self.evaluate("([b, o]) => window.nnjitPage.runOnline(b, o)", [backend, options])
+        specs = self.manifest["outputs"]
+        distinct = [{spec["name"]: _decode(spec, o[spec["name"]]) for spec in specs} for o in answer["outputs"]]
+        inferences = [OnlineInference(float(r["requestedAt"]) / 1000, float(r["ms"]), float(r["waitMs"]), int(r["stepsBefore"]),
+                                      distinct[r["output"]]) for r in answer["runs"]]  # fmt: skip
+        status = answer["status"]
+        return OnlineRun(inferences, list(status["swaps"]), status, float(answer["startedAt"]) / 1000,
+                         answer["description"], answer["threads"])  # fmt: skip
+
+    def online_status(self, backend: str, wait_seconds: float = 0.0) -> dict[str, Any] | None:
+        """The online tuner's status (None if it never started), after waiting up to `wait_seconds` for it to finish."""
+        return self.evaluate("([b, o]) => window.nnjitPage.online(b, o)", [backend, {"waitSeconds": wait_seconds}])
+
+    def stop_online(self, backend: str) -> None:
+        """Stop online tuning at its next step boundary."""
+        self.evaluate("(b) => window.nnjitPage.stopOnline(b)", backend)
+
+    def ttfi(self) -> dict[str, Any]:
+        """Time to first inference: `first` maps each backend run so far to `atMs` (performance.now() when its
+        first output was there: ms since navigation start), `ms` (that run), `cache` (where the bundle's files
+        came from: `fromCache`, `hits`, `misses`) and `stored` (schedules from IndexedDB); `timeline` has the
+        page's stages (ms since navigation)."""
+        return self.evaluate("() => window.nnjitPage.ttfi()")
 
     def tune(self, backend: str, budget_seconds: float = 10.0, service: str | None = None) -> dict[str, Any]:
         """Tune in the page (`tuner.js`), sharing with a kernel-db `service`; returns its report."""
@@ -178,9 +252,10 @@ class ChromiumBrowser:
         """Chromium's version."""
         return str(self.browser.version)
 
-    def open(self, site: str | Path, isolate: bool = True, context: Any = None) -> SitePage:
-        """Serve `site` and open its page (in `context`, a Playwright browser context, or a fresh one)."""
-        page = SitePage(self.browser, Path(site), isolate, context)
+    def open(self, site: str | Path, isolate: bool = True, context: Any = None, query: str = "") -> SitePage:
+        """Serve `site` and open its page (in `context`, a Playwright browser context, or a fresh one);
+        `query`: the page's URL parameters (`backend=webgpu&autorun=1&online=1`, see app.js)."""
+        page = SitePage(self.browser, Path(site), isolate, context, query)
         self.pages.append(page)
         return page
 

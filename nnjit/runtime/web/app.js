@@ -1,15 +1,22 @@
 // The exported page: pick a backend, run the model on its sample inputs, see latency, outputs and the
-// difference from the oracle's outputs, tune on this device. Everything the model provides (title,
-// tensor names) is shown with textContent, never parsed as markup.
+// difference from the oracle's outputs, tune on this device, or let it tune online between runs.
+// Everything the model provides (title, tensor names) is shown with textContent, never parsed as
+// markup.
 //
 // `window.nnjitPage` is the same page driven from Python (nnjit/runtime/chromium.py): tensors travel
-// as base64 of their 4-byte storage.
+// as base64 of their 4-byte storage. Query parameters: `?backend=webgpu|wasm&autorun=1` runs the
+// sample as soon as the page loads (its time to first inference is `nnjitPage.ttfi()`), `&online=1`
+// then tunes online (`&budget=S` seconds).
 
-import { THREADS_KEY, WasmModel, WebGPUModel, fetchBytes, fromStorage, loadBundle } from "./nnjit.js";
+import { THREADS_KEY, WasmModel, WebGPUModel, clearCachedBundles, fromStorage, openBundle } from "./nnjit.js";
+import { until } from "./online.js";
 import { clearStored, storedChoices, tune } from "./tuner.js";
 
 const $ = (id) => document.getElementById(id);
 const models = {};
+const firstOutput = {}; // backend -> { atMs (performance.now(), i.e. since navigation), ... }
+const params = new URLSearchParams(location.search);
+const timeline = { appStart: performance.now() };
 let bundle = null;
 let sample = null;
 
@@ -47,9 +54,17 @@ export function fromBase64(text) {
 async function loadSample() {
   const spec = bundle.manifest.sample;
   if (!spec) return null;
-  const bytes = await fetchBytes(new URL(spec.file, bundle.url));
+  const bytes = await bundle.files.bytes(spec.file);
   const pick = (index) => Object.fromEntries(Object.entries(index || {}).map(([name, [offset, length]]) => [name, bytes.slice(offset, offset + length)]));
   return { inputs: pick(spec.inputs), expected: spec.expected ? pick(spec.expected) : null };
+}
+
+/** The schedules IndexedDB kept for this device: looked up before any pipeline is created. */
+async function kept(backend, created) {
+  const signatures = backend === "webgpu" ? created.plan.kernels.map((k) => k.signature) : [THREADS_KEY, ...Object.values(created.plan.variants || {}).map((v) => v.signature)];
+  const choices = await storedChoices(await created.fingerprint(), backend, bundle.manifest.nnjit, signatures);
+  created.stored = Object.keys(choices).length;
+  return choices;
 }
 
 /** The model on `backend`, created once (with the schedules IndexedDB kept for this device). */
@@ -57,14 +72,8 @@ async function model(backend, options = {}) {
   if (!models[backend]) {
     models[backend] = (async () => {
       const started = performance.now();
-      const created = backend === "webgpu" ? await WebGPUModel.create(bundle) : await WasmModel.create(bundle, options);
-      const signatures = backend === "webgpu" ? created.plan.kernels.map((k) => k.signature) : [THREADS_KEY, ...Object.values(created.plan.variants || {}).map((v) => v.signature)];
-      const choices = await storedChoices(await created.fingerprint(), backend, bundle.manifest.nnjit, signatures);
-      if (Object.keys(choices).length) {
-        if (backend === "webgpu") await created.compile(choices);
-        else created.applyChoices(choices);
-      }
-      created.stored = Object.keys(choices).length;
+      const choices = (created) => kept(backend, created);
+      const created = backend === "webgpu" ? await WebGPUModel.create(bundle, { choices }) : await WasmModel.create(bundle, { ...options, choices });
       created.loadMs = performance.now() - started;
       return created;
     })();
@@ -85,22 +94,31 @@ function maxDiff(spec, actual, expected) {
   return worst;
 }
 
-/** Run `repeats` times; returns base64 outputs of the last run, per-run ms and the difference from the oracle. */
-async function run(backend, { inputs = null, repeats = 1, threads = null } = {}) {
+/**
+ * Run `repeats` times; returns base64 outputs of the last run, per-run ms and the difference from the
+ * oracle. Wasm waits for its workers unless `eager` (the first inference of `autorun`).
+ */
+async function run(backend, { inputs = null, repeats = 1, threads = null, eager = false } = {}) {
   const m = await model(backend, { threads });
+  if (m.poolReady && !eager) await m.poolReady;
   const given = inputs ? Object.fromEntries(Object.entries(inputs).map(([n, b]) => [n, fromBase64(b)])) : sample.inputs;
   const ms = [];
+  const waits = [];
   let result = null;
   for (let i = 0; i < Math.max(1, repeats); i++) {
     result = await m.run(given);
+    if (!firstOutput[backend]) {
+      firstOutput[backend] = { atMs: performance.now(), ms: result.ms, cache: bundle.files.stats(), stored: m.stored || 0, stages: { ...m.stages } };
+    }
     ms.push(result.ms);
+    waits.push(result.waitMs);
   }
   const diffs = {};
   if (!inputs && sample.expected) {
     for (const spec of bundle.manifest.outputs) diffs[spec.name] = maxDiff(spec, result.outputs[spec.name], sample.expected[spec.name]);
   }
   const outputs = Object.fromEntries(Object.entries(result.outputs).map(([n, b]) => [n, toBase64(b)]));
-  return { outputs, ms, diffs, description: m.describe(), message: m.message || "", loadMs: m.loadMs, stored: m.stored, threads: backend === "wasm" ? m.activeThreads : null, raw: result.outputs };
+  return { outputs, ms, waits, diffs, description: m.describe(), message: m.message || "", loadMs: m.loadMs, stored: m.stored, threads: backend === "wasm" ? m.activeThreads : null, raw: result.outputs };
 }
 
 function showRun(backend, result) {
@@ -152,32 +170,134 @@ function showTuning(report) {
 
 async function tuneBackend(backend, { budgetSeconds = 10, service = null } = {}) {
   const m = await model(backend);
+  await m.stopOnline(); // the whole search now, not between runs
   await m.run(sample.inputs); // the kernels' buffers then hold realistic values
   const report = await tune(m, {
     budgetMs: budgetSeconds * 1000,
     version: bundle.manifest.nnjit,
-    service: service || new URLSearchParams(location.search).get("service"),
+    service: service || params.get("service"),
     onProgress: ({ done, total, kernel }) => setStatus(`Tuning ${backend}: variant ${done} of ${total} (${kernel})…`),
   });
   showTuning(report);
   return report;
 }
 
+// --- Online JIT (online.js) ---------------------------------------------------------------------
+
+function showOnline(status) {
+  const swaps = status.swaps.length;
+  $("online-summary").textContent = `Online on ${status.backend}: ${status.tuned} of ${status.kernels} kernels tuned` +
+    (status.skipped ? ` (${status.skipped} kept from an earlier visit)` : "") +
+    `, ${status.measured} variants measured in ${status.steps} steps (longest ${status.maxStepMs.toFixed(0)} ms), ` +
+    `${swaps} swap${swaps === 1 ? "" : "s"}` + (status.error ? `; stopped: ${status.error}` : status.running ? "…" : status.complete ? "; done." : "; stopped.");
+  const body = $("swaps").tBodies[0];
+  body.replaceChildren();
+  for (const swap of status.swaps) {
+    const tr = document.createElement("tr");
+    cell(tr, (swap.t / 1000).toFixed(2), "num");
+    cell(tr, swap.kernel);
+    cell(tr, (swap.fromMs * 1000).toFixed(1), "num");
+    cell(tr, (swap.toMs * 1000).toFixed(1), "num");
+    cell(tr, `${swap.speedup.toFixed(2)}×`, "num");
+    body.appendChild(tr);
+  }
+}
+
+/** Start tuning `backend` between inferences (after one inference: steps measure on its inputs). */
+async function startOnline(backend, { budgetSeconds = 120, service = null } = {}) {
+  const m = await model(backend);
+  if (m.online && (m.online.running || m.online.complete)) return m.online;
+  if (!m.lastInputs) await m.run(sample.inputs);
+  const online = m.startOnline({
+    budgetMs: budgetSeconds * 1000, version: bundle.manifest.nnjit, service: service || params.get("service"),
+    onProgress: showOnline, onSwap: () => showOnline(m.online.status()),
+  });
+  showOnline(online.status());
+  return online;
+}
+
+function sameOutputs(a, b) {
+  return Object.keys(a).every((name) => a[name].length === b[name].length && a[name].every((v, i) => v === b[name][i]));
+}
+
+/**
+ * Inferences for `seconds` (or until `untilMs` since navigation), one due every `periodMs` or as soon
+ * as the previous one answered when that is later (0: back to back), while
+ * the tuner works between them. Returns every run ({requestedAt, ms, waitMs, stepsBefore, output}:
+ * times in ms since navigation, `output` an index into `outputs`, the distinct outputs in base64),
+ * the tuner's status and swaps.
+ */
+async function runOnline(backend, { seconds = 10, untilMs = null, inputs = null, periodMs = 0, budgetSeconds = 120, service = null } = {}) {
+  const m = await model(backend);
+  const given = inputs ? Object.fromEntries(Object.entries(inputs).map(([n, b]) => [n, fromBase64(b)])) : sample.inputs;
+  const online = await startOnline(backend, { budgetSeconds, service });
+  const distinct = [];
+  const runs = [];
+  const startedAt = performance.now();
+  const end = untilMs === null ? startedAt + seconds * 1000 : untilMs;
+  // A request's wait counts from when it was due: a tuning step that held the thread (Wasm steps
+  // run synchronously) delays the request itself, not only its start.
+  for (let due = startedAt; due < end; due = Math.max(due + periodMs, performance.now())) {
+    await until(due);
+    const result = await m.run(given);
+    let output = distinct.findIndex((known) => sameOutputs(known, result.outputs));
+    if (output < 0) output = distinct.push(result.outputs) - 1;
+    runs.push({ requestedAt: due, ms: result.ms, waitMs: result.startedAt - due, stepsBefore: result.stepsBefore, output });
+  }
+  const outputs = distinct.map((o) => Object.fromEntries(Object.entries(o).map(([n, b]) => [n, toBase64(b)])));
+  return { runs, outputs, startedAt, status: online.status(), description: m.describe(), threads: backend === "wasm" ? m.activeThreads : null };
+}
+
+/** The online tuner's status on `backend`, after waiting up to `waitSeconds` for it to finish. */
+async function onlineStatus(backend, { waitSeconds = 0 } = {}) {
+  const m = models[backend] && (await models[backend]);
+  if (!m || !m.online) return null;
+  if (waitSeconds > 0) await Promise.race([m.online.done, new Promise((resolve) => setTimeout(resolve, waitSeconds * 1000))]);
+  return m.online.status();
+}
+
+/** Time to first inference: when each backend's first output was there (ms since navigation start). */
+function ttfi() {
+  return { autorun: params.get("autorun") ? params.get("backend") : null, timeline: { ...timeline }, first: { ...firstOutput } };
+}
+
+function showFirst(backend) {
+  const first = firstOutput[backend];
+  const cache = first.cache.fromCache ? "bundle from the Cache API" : first.cache.cached ? "bundle from the network, now cached" : "bundle from the network";
+  $("ttfi").textContent = `First ${backend} inference ${first.atMs.toFixed(0)} ms after navigation (${cache}` +
+    (first.stored ? `, ${first.stored} tuned schedules from IndexedDB` : "") + ").";
+}
+
 async function guarded(action) {
-  for (const id of ["run", "tune", "forget"]) $(id).disabled = true;
+  for (const id of ["run", "tune", "forget", "online-start"]) $(id).disabled = true;
   try {
     await action();
   } catch (error) {
     setStatus(String(error && error.message ? error.message : error), true);
   } finally {
-    for (const id of ["run", "tune", "forget"]) $(id).disabled = false;
+    for (const id of ["run", "tune", "forget", "online-start"]) $(id).disabled = false;
   }
 }
 
+/** `?autorun=1&backend=B`: the sample's inference as soon as the page loads (then `&online=1`: tune online). */
+async function autorun(backend) {
+  $("backend").value = backend;
+  setStatus(`Running on ${backend}…`);
+  const result = await run(backend, { eager: true });
+  showRun(backend, result);
+  showFirst(backend);
+  setStatus(`Ran on ${result.description}.`);
+  if (params.get("online")) await startOnline(backend, { budgetSeconds: Number(params.get("budget")) || 120 });
+}
+
 async function start() {
-  bundle = await loadBundle(new URL("model/", location.href));
-  sample = await loadSample();
+  bundle = await openBundle(new URL("model/", location.href));
+  timeline.manifest = performance.now();
   const manifest = bundle.manifest;
+  const auto = params.get("autorun") ? params.get("backend") || (manifest.webgpu ? "webgpu" : "wasm") : null;
+  const creating = auto ? model(auto) : null; // while the sample arrives
+  sample = await loadSample();
+  timeline.sample = performance.now();
   document.title = `nnjit · ${manifest.title}`;
   $("title").textContent = manifest.title;
   const describe = (specs) => specs.map((s) => `${s.name} [${s.shape.join("×")}] ${s.dtype}`).join(", ");
@@ -189,6 +309,7 @@ async function start() {
     setStatus(`Running on ${backend}…`);
     const result = await run(backend, { repeats: Number($("repeats").value) || 1 });
     showRun(backend, result);
+    showFirst(backend);
     setStatus(`Ran on ${result.description}.`);
   }));
   $("tune").addEventListener("click", () => guarded(async () => {
@@ -196,12 +317,23 @@ async function start() {
     const report = await tuneBackend(backend, { budgetSeconds: Number($("budget").value) || 10 });
     setStatus(`Tuned ${backend} in ${report.seconds.toFixed(1)} s; run again to see the new latency.`);
   }));
+  $("online-start").addEventListener("click", () => guarded(async () => {
+    const backend = $("backend").value;
+    await startOnline(backend, { budgetSeconds: Number($("budget").value) || 10 });
+    setStatus(`Tuning ${backend} online: runs go first, each waits for at most one tuning step.`);
+  }));
   $("forget").addEventListener("click", () => guarded(async () => {
     await clearStored();
-    setStatus("Forgot the tuned schedules kept in this browser (reload to start from the defaults).");
+    await clearCachedBundles();
+    setStatus("Forgot the tuned schedules and the cached bundle kept in this browser (reload to start from the defaults).");
   }));
-  for (const id of ["run", "tune", "forget"]) $(id).disabled = !sample;
+  for (const id of ["run", "tune", "forget", "online-start"]) $(id).disabled = !sample;
   setStatus(sample ? "Ready." : "Ready (this bundle has no sample inputs).");
+  if (auto && sample) {
+    await creating;
+    timeline.model = performance.now();
+    await autorun(auto);
+  }
 }
 
 const ready = start();
@@ -224,5 +356,18 @@ window.nnjitPage = {
     setStatus(`Tuned ${backend} in ${report.seconds.toFixed(1)} s.`);
     return report;
   },
-  forget: () => clearStored(),
+  runOnline: async (backend, options = {}) => {
+    await ready;
+    return runOnline(backend, options);
+  },
+  online: (backend, options = {}) => onlineStatus(backend, options),
+  stopOnline: async (backend) => {
+    const m = models[backend] && (await models[backend]);
+    if (m) await m.stopOnline();
+  },
+  ttfi,
+  forget: async () => {
+    await clearStored();
+    await clearCachedBundles();
+  },
 };

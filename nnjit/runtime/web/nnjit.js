@@ -1,23 +1,31 @@
 // nnjit's browser runtime: loads a compiled bundle and runs it on WebGPU or on Wasm SIMD.
 //
-//   import { loadBundle, WebGPUModel, WasmModel } from "./nnjit.js";
-//   const bundle = await loadBundle("model/");            // manifest.json, WGSL, .wasm, weights.bin
+//   import { openBundle, WebGPUModel, WasmModel } from "./nnjit.js";
+//   const bundle = await openBundle("model/");            // the manifest; weights stream in meanwhile
 //   const gpu = await WebGPUModel.create(bundle);         // pipelines created asynchronously, in parallel
 //   const { outputs, ms } = await gpu.run(inputs);        // inputs: { name: TypedArray (storage) }
 //   const cpu = await WasmModel.create(bundle);           // threads when the page is cross-origin isolated
+//   gpu.startOnline({ budgetMs: 60000, onSwap });         // tune between inferences (online.js)
 //
 // A bundle is what `nnjit export` writes (nnjit/runtime/bundle.py documents the manifest). The
 // runtime decides nothing about kernels: it creates the buffers, pipelines and calls the manifest
 // lists, in its order. Tensors travel in their 4-byte storage (f32, i32 for i32/i64, u32/i32 0/1 for
-// booleans); `toStorage` / `fromStorage` convert from and to the model's dtypes. Plain ES module, no
-// bundler; only browser APIs (WebGPU, WebAssembly, Workers, fetch).
+// booleans); `toStorage` / `fromStorage` convert from and to the model's dtypes. The bundle's files
+// are kept in the Cache API under its content hash (cache.js). Plain ES modules, no bundler; only
+// browser APIs (WebGPU, WebAssembly, Workers, fetch, Cache API, IndexedDB).
 
-import { CONTROL_WORDS, FAILED, RUN, STOP } from "./wasm_worker.js";
+import { BundleFiles, bundleFiles, bundleWeights } from "./cache.js";
+import { Model } from "./online.js";
+import { checkInputs, sha256, storageOf } from "./tensors.js";
+
+export { BundleFiles, clearCachedBundles, fetchBytes } from "./cache.js";
+export { Model, OnlineJit } from "./online.js";
+export { fromStorage, sha256, toStorage } from "./tensors.js";
+export { THREADS_KEY } from "./tuner.js";
+export { WasmModel, canUseThreads } from "./wasm.js";
 
 export const FORMAT = "nnjit-bundle";
 export const FORMAT_VERSION = 1;
-/** The pseudo kernel signature under which the tuner keeps the Wasm thread-count choice. */
-export const THREADS_KEY = "wasm:threads";
 
 // Limits raised to the adapter's maximum (WebGPU's defaults are lower than most devices allow).
 const RAISED_LIMITS = [
@@ -26,8 +34,12 @@ const RAISED_LIMITS = [
   "maxBufferSize", "maxStorageBuffersPerShaderStage", "maxComputeWorkgroupsPerDimension",
 ];
 
-/** Fetch a bundle's manifest and weights; `base` is the folder URL (ending in "/"). */
-export async function loadBundle(base, { fetchImpl = fetch } = {}) {
+/**
+ * Fetch a bundle's manifest (`base`: the folder URL, ending in "/") and start fetching its weights:
+ * the result's `weightsReady` resolves to them (and sets `weights`), so the models compile while
+ * they arrive. `cache`: keep and read the bundle's files in the Cache API (cache.js).
+ */
+export async function openBundle(base, { fetchImpl = fetch, cache = true } = {}) {
   const url = new URL(base, globalThis.location ? globalThis.location.href : undefined);
   const response = await fetchImpl(new URL("manifest.json", url));
   if (!response.ok) throw new Error(`nnjit: cannot load ${url}manifest.json (HTTP ${response.status})`);
@@ -35,69 +47,36 @@ export async function loadBundle(base, { fetchImpl = fetch } = {}) {
   if (manifest.format !== FORMAT || manifest.version !== FORMAT_VERSION) {
     throw new Error(`nnjit: ${url}manifest.json is not an nnjit bundle of version ${FORMAT_VERSION}`);
   }
-  const weights = await fetchBytes(new URL(manifest.weights.file, url), fetchImpl);
-  if (weights.byteLength !== manifest.weights.bytes) {
-    throw new Error(`nnjit: ${manifest.weights.file} has ${weights.byteLength} bytes, expected ${manifest.weights.bytes}`);
-  }
-  return { url, manifest, weights };
-}
-
-export async function fetchBytes(url, fetchImpl = fetch) {
-  const response = await fetchImpl(url);
-  if (!response.ok) throw new Error(`nnjit: cannot load ${url} (HTTP ${response.status})`);
-  return new Uint8Array(await response.arrayBuffer());
-}
-
-/** A tensor of the model's dtype as its storage typed array (int64 must fit int32). */
-export function toStorage(spec, values) {
-  const count = spec.shape.reduce((a, b) => a * b, 1);
-  if (values.length !== count) throw new Error(`input '${spec.name}': expected ${count} elements, got ${values.length}`);
-  if (spec.storage === "f32") return Float32Array.from(values, Number);
-  const out = spec.storage === "u32" ? new Uint32Array(count) : new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    const v = Number(values[i]);
-    if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
-      throw new Error(`input '${spec.name}': value ${values[i]} does not fit the runtime's 32-bit integers`);
+  const files = await BundleFiles.open(url, manifest, { fetchImpl, cache });
+  const bundle = { url, manifest, files, weights: null };
+  bundle.weightsReady = files.bytes(manifest.weights.file).then((weights) => {
+    if (weights.byteLength !== manifest.weights.bytes) {
+      throw new Error(`nnjit: ${manifest.weights.file} has ${weights.byteLength} bytes, expected ${manifest.weights.bytes}`);
     }
-    out[i] = spec.dtype === "bool" ? (v ? 1 : 0) : v;
-  }
-  return out;
+    bundle.weights = weights;
+    return weights;
+  });
+  bundle.weightsReady.catch(() => {}); // reported to whoever awaits it, not as an unhandled rejection
+  return bundle;
 }
 
-/** The typed array view of raw storage bytes. */
-export function fromStorage(spec, bytes) {
-  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-  return spec.storage === "f32" ? new Float32Array(buffer) : spec.storage === "u32" ? new Uint32Array(buffer) : new Int32Array(buffer);
-}
-
-function storageOf(input, data) {
-  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  const expected = 4 * input.shape.reduce((a, b) => a * b, 1);
-  if (bytes.byteLength !== expected) {
-    throw new Error(`input '${input.name}': expected ${expected} bytes of ${input.storage} storage, got ${bytes.byteLength}`);
-  }
-  return bytes;
-}
-
-function checkInputs(specs, inputs) {
-  const names = specs.map((s) => s.name);
-  const given = Object.keys(inputs);
-  if (given.length !== names.length || names.some((n) => !(n in inputs))) {
-    throw new Error(`the model takes inputs [${names.join(", ")}]; got [${given.join(", ")}]`);
-  }
-}
-
-/** SHA-256 hex of a string (the key of device fingerprints). */
-export async function sha256(text) {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+/** `openBundle`, returning once the weights are in. */
+export async function loadBundle(base, options = {}) {
+  const bundle = await openBundle(base, options);
+  await bundle.weightsReady;
+  return bundle;
 }
 
 // --- WebGPU -------------------------------------------------------------------------------------
 
 /** The model's kernels on one WebGPU device. */
-export class WebGPUModel {
-  /** Request a device, create every buffer and (asynchronously, in parallel) every pipeline. */
+export class WebGPUModel extends Model {
+  /**
+   * Request a device, create every buffer and (asynchronously, in parallel, while the weights
+   * arrive) every pipeline. `choices`: kernel signature -> schedule text, or an async function of
+   * the model (called before any pipeline exists: it can read the model's `fingerprint()`) that
+   * returns them, so a returning visitor compiles only the schedules it kept.
+   */
   static async create(bundle, { choices = {}, adapter = null } = {}) {
     const plan = bundle.manifest.webgpu;
     if (!plan) throw new Error("nnjit: this bundle has no WebGPU build");
@@ -111,13 +90,19 @@ export class WebGPUModel {
     const timestamps = adapter.features.has("timestamp-query");
     const device = await adapter.requestDevice({ requiredFeatures: timestamps ? ["timestamp-query"] : [], requiredLimits });
     const model = new WebGPUModel(bundle, adapter, device, timestamps);
-    await model.compile(choices);
+    model.stages.device = performance.now();
+    const chosen = typeof choices === "function" ? await choices(model) : choices;
+    model.stages.choices = performance.now();
+    const mark = (stage) => () => { model.stages[stage] = performance.now(); };
+    await Promise.all([model.compile(chosen || {}).then(mark("pipelines")), model.upload().then(mark("weights"))]);
     return model;
   }
 
   constructor(bundle, adapter, device, timestamps) {
+    super();
     this.bundle = bundle;
     this.plan = bundle.manifest.webgpu;
+    this.stages = {}; // performance.now() when each part of `create` was done
     this.adapter = adapter;
     this.device = device;
     this.timestamps = timestamps;
@@ -142,12 +127,17 @@ export class WebGPUModel {
 
   createBuffer(spec) {
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    const buffer = this.device.createBuffer({ size: Math.max(4, spec.bytes), usage });
-    if (spec.weight) {
+    return this.device.createBuffer({ size: Math.max(4, spec.bytes), usage });
+  }
+
+  /** Write the weights into their buffers once they have arrived. */
+  async upload() {
+    const weights = await bundleWeights(this.bundle);
+    this.plan.buffers.forEach((spec, index) => {
+      if (!spec.weight) return;
       const [offset, length] = spec.weight;
-      this.device.queue.writeBuffer(buffer, 0, this.bundle.weights, offset, length);
-    }
-    return buffer;
+      this.device.queue.writeBuffer(this.buffers[index], 0, weights, offset, length);
+    });
   }
 
   layout(count) {
@@ -162,12 +152,7 @@ export class WebGPUModel {
   }
 
   async text(file) {
-    if (!this.texts.has(file)) {
-      this.texts.set(file, fetch(new URL(file, this.bundle.url)).then((r) => {
-        if (!r.ok) throw new Error(`nnjit: cannot load ${file} (HTTP ${r.status})`);
-        return r.text();
-      }));
-    }
+    if (!this.texts.has(file)) this.texts.set(file, bundleFiles(this.bundle).text(file));
     return this.texts.get(file);
   }
 
@@ -191,6 +176,7 @@ export class WebGPUModel {
 
   /** Create the chosen variant of every kernel (`choices`: kernel signature -> schedule text). */
   async compile(choices = {}) {
+    this.storedChoices = { ...this.storedChoices, ...choices };
     this.plan.kernels.forEach((kernel, index) => {
       const wanted = choices[kernel.signature];
       const found = wanted === undefined ? -1 : kernel.variants.findIndex((v) => v.schedule === wanted);
@@ -237,8 +223,11 @@ export class WebGPUModel {
     if (this.errors.length) throw new Error(`nnjit: WebGPU error: ${this.errors[0]}`);
   }
 
-  /** Run the model; `inputs` maps names to storage typed arrays (or Uint8Array bytes). */
-  async run(inputs) {
+  /**
+   * One inference now; `inputs` maps names to storage typed arrays (or Uint8Array bytes). Call
+   * `run` (online.js's Model), which waits for a tuning step in progress first.
+   */
+  async execute(inputs) {
     const started = performance.now();
     this.write(inputs);
     const encoder = this.device.createCommandEncoder();
@@ -279,9 +268,9 @@ export class WebGPUModel {
     }
   }
 
-  /** Run the steps before `step` on the last inputs: step `step`'s inputs then hold their true values. */
-  async prefix(step) {
-    this.write(this.lastInputs);
+  /** Run the steps before `step` on `inputs`: step `step`'s inputs then hold their true values. */
+  async prefix(step, inputs = this.lastInputs) {
+    this.write(inputs);
     const encoder = this.device.createCommandEncoder();
     if (step > 0) this.encode(encoder, this.steps.slice(0, step));
     this.device.queue.submit([encoder.finish()]);
@@ -334,243 +323,9 @@ export class WebGPUModel {
   }
 
   destroy() {
+    if (this.online) this.online.stop();
     this.buffers.forEach((b) => b.destroy());
     this.device.destroy();
   }
 }
 
-// --- Wasm ---------------------------------------------------------------------------------------
-
-/** Whether this page may share Wasm memory between workers. */
-export function canUseThreads() {
-  return Boolean(globalThis.crossOriginIsolated && typeof SharedArrayBuffer !== "undefined");
-}
-
-/** The model's Wasm SIMD program, single-threaded in this thread or multi-threaded in workers. */
-export class WasmModel {
-  /**
-   * Compile (while the weights are already in memory: `loadBundle` fetched them) and instantiate.
-   * `threads`: worker count; default `navigator.hardwareConcurrency` when the page is cross-origin
-   * isolated, else 1 with `message` saying why.
-   */
-  static async create(bundle, { threads = null, choices = {} } = {}) {
-    const section = bundle.manifest.wasm;
-    if (!section) throw new Error("nnjit: this bundle has no Wasm build");
-    const isolated = canUseThreads();
-    const wanted = threads === null ? (isolated ? Math.min(navigator.hardwareConcurrency || 1, 8) : 1) : threads;
-    let message = "";
-    let count = wanted;
-    if (wanted > 1 && !isolated) {
-      message = "Wasm runs single-threaded: this page is not cross-origin isolated (serve it with COOP/COEP headers, e.g. `nnjit serve`)";
-      count = 1;
-    } else if (wanted > 1 && !section.threaded) {
-      message = "Wasm runs single-threaded: this bundle has no threaded build";
-      count = 1;
-    }
-    const variant = await pickBinary(bundle, section, count > 1);
-    const model = new WasmModel(bundle, section, variant, count, message);
-    await model.instantiate(choices);
-    return model;
-  }
-
-  constructor(bundle, section, variant, threads, message) {
-    this.bundle = bundle;
-    this.section = section;
-    this.build = variant;
-    this.plan = variant.plan;
-    this.threads = threads;
-    this.message = message;
-    this.errors = [];
-    this.chosen = this.plan.steps.map((name) => name);
-    this.useThreads = true;
-  }
-
-  async instantiate(choices) {
-    const plan = this.plan;
-    if (plan.threads) {
-      this.memory = new WebAssembly.Memory({ initial: plan.pages, maximum: plan.pages, shared: true });
-      this.instance = await WebAssembly.instantiate(this.build.module, { env: { memory: this.memory } });
-    } else {
-      this.instance = await WebAssembly.instantiate(this.build.module, {});
-      this.memory = this.instance.exports.memory;
-    }
-    const bytes = new Uint8Array(this.memory.buffer);
-    for (const [memoryOffset, fileOffset, length] of this.build.weights) {
-      bytes.set(this.bundle.weights.subarray(fileOffset, fileOffset + length), memoryOffset);
-    }
-    this.applyChoices(choices);
-    if (this.threads > 1) {
-      this.threads = Math.min(this.threads, plan.max_threads || 1);
-      await this.restartPool();
-    }
-  }
-
-  applyChoices(choices) {
-    // "threads": whether the workers beat this thread alone on this device (tuner.js measures it).
-    if (THREADS_KEY in choices) this.useThreads = choices[THREADS_KEY] !== "1";
-    const variants = this.plan.variants || {};
-    this.plan.steps.forEach((name, step) => {
-      const options = variants[step];
-      if (!options) return;
-      const wanted = choices[options.signature];
-      const found = options.exports.findIndex((e) => e.schedule === wanted);
-      if (found >= 0) this.chosen[step] = options.exports[found].name;
-    });
-  }
-
-  async fingerprint() {
-    const ua = navigator.userAgentData ? JSON.stringify(navigator.userAgentData.platform) : navigator.platform;
-    return sha256(`wasm|${ua}|${navigator.hardwareConcurrency}|threads=${this.threads}|relaxed=${this.build.relaxed}`);
-  }
-
-  call(name) {
-    try {
-      this.instance.exports[name](0, 1);
-    } catch (error) {
-      throw new Error(`nnjit: wasm kernel ${name} trapped: ${error.message}`);
-    }
-  }
-
-  write(inputs) {
-    checkInputs(this.plan.inputs, inputs);
-    this.lastInputs = inputs;
-    const bytes = new Uint8Array(this.memory.buffer);
-    for (const input of this.plan.inputs) bytes.set(storageOf(input, inputs[input.name]), input.offset);
-  }
-
-  /** Run the steps before `step` on the last inputs (in this thread): step `step`'s inputs are then true. */
-  async prefix(step) {
-    this.write(this.lastInputs);
-    for (let i = 0; i < step; i++) this.call(this.chosen[i]);
-  }
-
-  /** Run the model; same arguments and result as `WebGPUModel.run`. */
-  async run(inputs) {
-    const started = performance.now();
-    this.write(inputs);
-    const outputs = {};
-    const read = (step) => {
-      const bytes = new Uint8Array(this.memory.buffer);
-      for (const output of this.plan.outputs) {
-        if (output.after === step) outputs[output.name] = bytes.slice(output.offset, output.offset + 4 * output.count);
-      }
-    };
-    read(-1);
-    if (this.pool && this.useThreads) {
-      const captures = await this.pool.run();
-      const bytes = new Uint8Array(this.memory.buffer);
-      const last = this.plan.steps.length - 1;
-      this.plan.outputs.forEach((output, index) => {
-        if (output.after === last) outputs[output.name] = bytes.slice(output.offset, output.offset + 4 * output.count);
-      });
-      for (const [index, data] of captures) outputs[this.plan.outputs[index].name] = data;
-    } else {
-      this.chosen.forEach((name, step) => {
-        this.call(name);
-        read(step);
-      });
-    }
-    return { outputs, ms: performance.now() - started };
-  }
-
-  /** (Re)start the workers with the steps as chosen now (after tuning changed a choice). */
-  async restartPool() {
-    if (this.threads <= 1) return;
-    if (this.pool) this.pool.stop();
-    this.pool = await WorkerPool.start(this.build.module, this.memory, { ...this.plan, steps: [...this.chosen] }, this.threads);
-  }
-
-  /** Threads a run uses now. */
-  get activeThreads() {
-    return this.pool && this.useThreads ? this.threads : 1;
-  }
-
-  describe() {
-    const threads = this.activeThreads;
-    return `Wasm SIMD${this.build.relaxed ? " (relaxed)" : ""}, ${threads} thread${threads > 1 ? "s" : ""}`;
-  }
-
-  destroy() {
-    if (this.pool) this.pool.stop();
-  }
-}
-
-/** The relaxed-SIMD binary when this engine validates it, else the plain one; threaded when asked. */
-async function pickBinary(bundle, section, threaded) {
-  const builds = section.builds.filter((b) => Boolean(b.plan.threads) === threaded);
-  for (const build of builds) {
-    const bytes = await fetchBytes(new URL(build.file, bundle.url));
-    if (!WebAssembly.validate(bytes)) continue;
-    return { ...build, module: await WebAssembly.compile(bytes) };
-  }
-  throw new Error(`nnjit: this browser validates none of the bundle's ${threaded ? "threaded " : ""}Wasm binaries`);
-}
-
-/** Workers sharing the model's memory (wasm_worker.js documents the protocol). */
-class WorkerPool {
-  static async start(module, memory, plan, threads) {
-    const control = new SharedArrayBuffer(4 * CONTROL_WORDS);
-    const pool = new WorkerPool(plan, control, threads);
-    const ready = [];
-    for (let tid = 0; tid < threads; tid++) {
-      const worker = new Worker(new URL("./wasm_worker.js", import.meta.url), { type: "module" });
-      pool.workers.push(worker);
-      ready.push(new Promise((resolve, reject) => {
-        worker.onerror = (event) => reject(new Error(`nnjit: wasm worker ${tid} failed to start: ${event.message}`));
-        worker.onmessage = (event) => {
-          if (event.data.type === "ready") resolve();
-          else pool.receive(event.data, reject);
-        };
-      }));
-      worker.postMessage({ module, memory, plan, tid, nt: threads, control });
-    }
-    try {
-      await Promise.all(ready);
-    } catch (error) {
-      pool.stop();
-      throw error;
-    }
-    for (const worker of pool.workers) worker.onmessage = (event) => pool.receive(event.data);
-    return pool;
-  }
-
-  constructor(plan, control, threads) {
-    this.plan = plan;
-    this.control = new Int32Array(control);
-    this.threads = threads;
-    this.workers = [];
-    this.pending = null;
-    this.errors = [];
-  }
-
-  receive(message, reject = null) {
-    if (message.type === "error") {
-      this.errors.push(message.message);
-      if (reject) reject(new Error(`nnjit: ${message.message}`));
-    } else if (message.type === "done" && this.pending && message.generation === this.pending.generation) {
-      const { resolve, reject: fail } = this.pending;
-      this.pending = null;
-      if (message.failed) fail(new Error(`nnjit: ${this.errors.shift() || "a wasm kernel trapped"}`));
-      else resolve(message.captures);
-    }
-  }
-
-  /** One run: the inputs are already in memory; returns the captured mid-run outputs by index. */
-  run() {
-    if (this.pending) throw new Error("nnjit: a Wasm run is already in progress");
-    Atomics.store(this.control, FAILED, 0);
-    return new Promise((resolve, reject) => {
-      const generation = Atomics.load(this.control, RUN) + 1;
-      this.pending = { generation, resolve, reject };
-      Atomics.store(this.control, RUN, generation);
-      Atomics.notify(this.control, RUN);
-    });
-  }
-
-  stop() {
-    Atomics.store(this.control, STOP, 1);
-    Atomics.add(this.control, RUN, 1);
-    Atomics.notify(this.control, RUN);
-    for (const worker of this.workers) worker.terminate();
-  }
-}

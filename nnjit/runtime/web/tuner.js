@@ -12,16 +12,18 @@
 // replaces the default only when it is faster by MARGIN. Winners are kept in IndexedDB keyed by
 // device fingerprint, backend, kernel signature and nnjit version, so a reload starts tuned.
 
-import { THREADS_KEY } from "./nnjit.js";
-
 const DB_NAME = "nnjit";
 const STORE = "schedules";
-const MARGIN = 0.97;
+/** A variant replaces the current best only when it takes at most this fraction of its time. */
+export const MARGIN = 0.97;
 const RTOL = 1e-3;
 const ATOL = 1e-4;
-const BATCHES = 5;
+/** Timed batches per measurement (their median counts). */
+export const BATCHES = 5;
+/** The pseudo kernel signature under which the tuner keeps the Wasm thread-count choice. */
+export const THREADS_KEY = "wasm:threads";
 
-function median(values) {
+export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
@@ -78,7 +80,7 @@ export async function storedChoices(fingerprint, backend, version, signatures) {
   return choices;
 }
 
-async function storeRows(fingerprint, backend, version, rows) {
+export async function storeRows(fingerprint, backend, version, rows) {
   const db = await openDatabase();
   const transaction = db.transaction(STORE, "readwrite");
   for (const row of rows) {
@@ -183,6 +185,11 @@ function wasmTargets(model) {
   return [...groups.values()];
 }
 
+/** The kernels of `model` (a WebGPUModel or WasmModel) that have variants, one per signature. */
+export function targetsOf(model) {
+  return model.plan.kernels ? webgpuTargets(model) : wasmTargets(model);
+}
+
 // --- The kernel-db service (nnjit kernel-db serve; docs/kernel-db.md) ---------------------------
 
 /** JSON with sorted keys and no spaces: the canonical schedule text of the manifest and the service. */
@@ -199,7 +206,7 @@ function kebab(name) {
 }
 
 /** This device as the service names it: `<backend>-<16 hex>`, with its limits (kebab-case, as wgpu-native's). */
-async function serviceDevice(model, backend) {
+export async function serviceDevice(model, backend) {
   const fingerprint = `${backend}-${(await model.fingerprint()).slice(0, 16)}`;
   const limits = {};
   if (backend === "webgpu") {
@@ -221,7 +228,7 @@ async function post(service, path, body) {
 }
 
 /** The service's offers per signature, as variant indices: this device's records first, then hints. */
-async function sharedOffers(service, device, rows, version) {
+export async function sharedOffers(service, device, rows, version) {
   const answer = await post(service, "v1/lookup", { device, signatures: rows.map((r) => r.signature), version });
   const offers = {};
   for (const row of rows) {
@@ -237,7 +244,7 @@ async function sharedOffers(service, device, rows, version) {
   return offers;
 }
 
-async function upload(service, device, rows, version) {
+export async function upload(service, device, rows, version) {
   const records = [];
   for (const row of rows) {
     for (const [variant, ms] of Object.entries(row.timings)) {
@@ -249,19 +256,27 @@ async function upload(service, device, rows, version) {
   return records.length;
 }
 
-/** Workers or this thread alone: whole runs of the model both ways (small models lose to barriers). */
-async function tuneThreads(model) {
-  const time = async (useThreads) => {
+/**
+ * Workers or this thread alone: whole runs of the model both ways (small models lose to barriers),
+ * after one warm-up run each, alternated so that drift (code tiering up, other load) hits both alike.
+ */
+export async function tuneThreads(model) {
+  const once = async (useThreads) => {
     model.useThreads = useThreads;
-    const samples = [];
-    for (let i = 0; i < 2 * BATCHES; i++) samples.push((await model.run(model.lastInputs)).ms);
-    return median(samples);
+    return (await model.execute(model.lastInputs)).ms;
   };
-  const alone = await time(false);
-  const workers = await time(true);
+  await once(false);
+  await once(true);
+  const samples = { alone: [], workers: [] };
+  for (let i = 0; i < 2 * BATCHES; i++) {
+    samples.alone.push(await once(false));
+    samples.workers.push(await once(true));
+  }
+  const alone = median(samples.alone);
+  const workers = median(samples.workers);
   model.useThreads = workers < alone * MARGIN;
   return { signature: THREADS_KEY, kernel: `threads (${model.threads} workers vs 1)`, template: "model", uses: 1, variants: 2,
-    measured: 2, rejected: 0, source: "searched", defaultMs: alone, bestMs: Math.min(alone, workers),
+    measured: 2, rejected: 0, source: "searched", defaultMs: alone, bestMs: Math.min(alone, workers), timings: { 0: alone, 1: workers },
     best: model.useThreads ? 1 : 0, chosen: model.useThreads ? String(model.threads) : "1" };
 }
 
@@ -277,7 +292,7 @@ async function tuneThreads(model) {
 export async function tune(model, { budgetMs = 10000, onProgress = () => {}, store = true, version = "", service = null } = {}) {
   const started = performance.now();
   const backend = model.plan.kernels ? "webgpu" : "wasm";
-  const targets = backend === "webgpu" ? webgpuTargets(model) : wasmTargets(model);
+  const targets = targetsOf(model);
   const rows = [];
   for (const target of targets) {
     // Kernels read what earlier steps wrote; slots are shared, so recompute those values first.
@@ -349,6 +364,7 @@ export async function tune(model, { budgetMs = 10000, onProgress = () => {}, sto
     await row.target.choose(row.best);
   }
   const uploaded = service ? await upload(service, device, rows, version) : 0;
+  if (backend === "wasm") await model.poolReady;
   if (backend === "wasm" && model.pool) rows.push(await tuneThreads(model));
   const clean = rows.map(({ target, reference, timings, ...rest }) => ({ ...rest, speedup: rest.defaultMs / rest.bestMs }));
   if (store && clean.length) await storeRows(await model.fingerprint(), backend, version, clean);
