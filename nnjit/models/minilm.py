@@ -17,9 +17,11 @@ keyed by the package version and :data:`EXPORT_VERSION`) and written atomically,
 concurrent callers never see half a file. :func:`tokenize` turns sentences into the three
 padded inputs with the ``tokenizers`` package and the shipped ``tokenizer.json``.
 
-Export (about 10 s on two CPU cores, with torch) and print the cached path::
+Export (about 10 s on two CPU cores, with torch) and print the cached path; or write the
+sentence-similarity site (:func:`export_similarity_site`, ``docs/browser.md``)::
 
     python -m nnjit.models.minilm
+    python -m nnjit.models.minilm --export dist/ [--batch 4 --sequence 32]   # then: nnjit serve dist/
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ __all__ = [
     "SENTENCES_PATH",
     "UNRELATED_PAIRS",
     "build_model",
+    "export_similarity_site",
     "load_sentences",
     "main",
     "minilm_onnx",
@@ -83,6 +86,9 @@ TRACE_SHAPE = (2, 7)
 
 #: One sentence per line; the corpus the tests and the browser demo embed.
 SENTENCES_PATH = pathlib.Path(__file__).resolve().parent / "data" / "sentences.txt"
+#: The sentence-similarity site's compiled shape: sentences a run, tokens a sentence (see
+#: :func:`export_similarity_site`).
+PAGE_BATCH, PAGE_SEQUENCE = 4, 32
 #: Indices (0-based) into :func:`load_sentences` of the paraphrase pairs (sentences 1-20).
 PARAPHRASE_PAIRS: tuple[tuple[int, int], ...] = tuple((i, i + 1) for i in range(0, 20, 2))
 #: Indices of pairs that share a word in unrelated senses (sentences 21-40).
@@ -302,14 +308,53 @@ def minilm_onnx(
     return path
 
 
+def export_similarity_site(
+    directory: pathlib.Path | str,
+    batch: int = PAGE_BATCH,
+    sequence: int = PAGE_SEQUENCE,
+    backends: Sequence[str] = ("webgpu", "wasm"),
+    candidates: int = 8,
+    cache_dir: pathlib.Path | str | None = None,
+    kernel_db: str | pathlib.Path | bool | None = None,
+) -> pathlib.Path:
+    """Write the sentence-similarity site of the model (``nnjit export --app sentence-similarity``).
+
+    The model is compiled for ``[batch, sequence]``: the page embeds ``batch`` sentences a run,
+    each truncated to ``sequence`` tokens. A small batch keeps a visitor's few sentences from paying
+    for empty rows; 4 x 32 fills the 64-row tiles of the default WebGPU matmul twice and most typed
+    sentences fit 32 tokens (the corpus's longest has 33). The sample inputs of the generic page
+    (``model.html``) are the first corpus sentences; the page starts with a few corpus sentences.
+    """
+    from nnjit.compiler import export
+    from nnjit.runtime.apps import add_app
+
+    sample = tokenize(load_sentences()[:batch], max_length=sequence, pad_to=sequence)
+    shapes = {name: (batch, sequence) for name in INPUT_NAMES}
+    site = export(minilm_onnx(cache_dir), directory, shapes, backends=backends, inputs=sample, title=MODEL_NAME,
+                  candidates=candidates, kernel_db=kernel_db)  # fmt: skip
+    corpus = load_sentences()
+    examples = [corpus[i] for i in (0, 1, 2, 3, 20, 21)]  # two paraphrase pairs, "bank" in two senses
+    return add_app(site, "sentence-similarity", tokenizer_json(), examples)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point: export (if needed) and print the model's path."""
+    """Command-line entry point: export (if needed) and print the model's path, or write the page's site."""
     parser = argparse.ArgumentParser(prog="python -m nnjit.models.minilm", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--cache-dir", type=pathlib.Path, default=None, help="folder of the cached export")
     parser.add_argument("--force", action="store_true", help="export again even if cached")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--export", type=pathlib.Path, metavar="DIR", help="write the sentence-similarity site there")
+    parser.add_argument("--batch", type=int, default=PAGE_BATCH, help=f"sentences a run (default {PAGE_BATCH})")
+    parser.add_argument(
+        "--sequence", type=int, default=PAGE_SEQUENCE, help=f"tokens a sentence (default {PAGE_SEQUENCE})"
+    )
     args: Any = parser.parse_args(argv)
-    print(minilm_onnx(args.cache_dir, progress=not args.quiet, force=args.force))
+    path = minilm_onnx(args.cache_dir, progress=not args.quiet, force=args.force)
+    if args.export is None:
+        print(path)
+        return 0
+    site = export_similarity_site(args.export, args.batch, args.sequence, cache_dir=args.cache_dir)
+    print(f"wrote {site}/: serve it with `nnjit serve {site}`")
     return 0
 
 
