@@ -38,6 +38,7 @@ import shutil
 import tempfile
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -54,8 +55,8 @@ from nnjit.weights import WeightStore
 if TYPE_CHECKING:
     from nnjit.compiler import CompiledModel
 
-FORMAT = 1
-"""The layout version of an entry; part of every key."""
+FORMAT = 3
+"""The layout version of an entry; part of every key (2: webgpu IR records `web.split_bindings`)."""
 DEFAULT_MAX_BYTES = 2 * 2**30
 CACHED_TARGETS = ("webgpu", "wasm")
 """Targets whose compiles are cached (their executors also take code from it)."""
@@ -462,7 +463,10 @@ def _code_wasm(module: ModuleOp, weights: WeightStore) -> tuple[dict[str, Any], 
 
     loaded = shared_wasmtime().load(module, weights)
     plan = loaded.program.plan
-    files = {"program.wasm": loaded.program.binary, "plan.json": json.dumps(plan.to_json()).encode()}
+    # the WAT text is kept (compressed: it is most of the entry) so `program(...).text` of a cached
+    # compile is the module's, as after a cold one
+    files = {"program.wasm": loaded.program.binary, "program.wat.z": zlib.compress(loaded.program.text.encode(), 6),
+             "plan.json": json.dumps(plan.to_json()).encode()}  # fmt: skip
     if loaded.compiled is not None:
         files["program.cwasm"] = bytes(loaded.compiled.serialize())
     return {"executor": "wasm"}, files
@@ -474,7 +478,11 @@ def _prime_wasm(module: ModuleOp, weights: WeightStore, meta: dict[str, Any], fi
 
     executor = shared_wasmtime()
     plan = _plan_from_json(json.loads(files["plan.json"]), module, weights)
-    program = WasmProgram("", files["program.wasm"], plan)
+    try:
+        text = zlib.decompress(files["program.wat.z"]).decode()
+    except (KeyError, zlib.error, UnicodeDecodeError) as error:
+        raise _Corrupt(f"program.wat.z: {error}") from None
+    program = WasmProgram(text, files["program.wasm"], plan)
     loaded = executor.instantiate(program, serialized=files.get("program.cwasm"))
     executor.programs.remember(module, weights, loaded)
 

@@ -16,6 +16,7 @@ import pytest
 import nnjit
 from nnjit.models.zoo import example_inputs, zoo_path
 from nnjit.runtime.artifact_cache import ArtifactCache, CacheWarning, default_root
+from nnjit.runtime.wasm import shared_wasmtime
 
 SHAPES = {"input_ids": (1, 8)}
 
@@ -42,6 +43,11 @@ def test_second_compile_is_a_hit_that_runs_the_same(tmp_path: Path, target: str)
     assert set(warm.weights) == set(cold.weights)
     np.testing.assert_array_equal(warm.run(ids())["logits"], expected)
     assert warm.cache.code_hit and cache.stats.code_hits == 1
+    if target == "wasm":  # the cached program is the whole program, its WAT text included
+        cold_text = shared_wasmtime().program(cold.module, cold.weights).text
+        assert shared_wasmtime().program(warm.module, warm.weights).text == cold_text and "(module" in cold_text
+    else:
+        assert warm.wgsl == cold.wgsl
     other = nnjit.compile(zoo_path("gpt2"), {"input_ids": (1, 4)}, target=target, kernel_db=False, cache=cache)
     assert other.cache is not None and not other.cache.hit  # shapes are part of the key
 
