@@ -3,13 +3,16 @@
     nnjit export model.onnx --shape input_ids=1x16 -o dist/      # page + JS runtime + bundle
     nnjit export minilm.onnx --shape input_ids=4x32 --shape attention_mask=4x32 --shape token_type_ids=4x32 \
         --app sentence-similarity --tokenizer tokenizer.json -o dist/      # a task page in front
+    nnjit export model.onnx --shape input_ids=1x16 --max-binding-bytes 20000 -o dist/   # for a weak device
     nnjit serve dist/ --port 8000                                # http://127.0.0.1:8000/ with COOP/COEP
 
 The page (`nnjit/runtime/web/index.html`) picks a backend, runs the model on its sample inputs,
 shows the latency, the outputs and their difference from the oracle, and tunes on the device.
 Inputs: `--input NAME=FILE.npy` (the rest drawn by `nnjit.compiler.sample_inputs`), or a zoo
 model's example inputs for the committed fixtures. `--app` puts a task page in front of it
-(`nnjit.runtime.apps`; the generic page moves to `model.html`).
+(`nnjit.runtime.apps`; the generic page moves to `model.html`). `--max-binding-bytes N` compiles the
+WebGPU build for a device whose storage bindings hold at most N bytes (weights split across bindings;
+docs/browser.md, "Weak devices").
 """
 
 from __future__ import annotations
@@ -40,6 +43,13 @@ def command_export(args: argparse.Namespace) -> None:
     from nnjit.compiler import compile, export, sample_inputs
     from nnjit.runtime.apps import APPS, add_app, parse_tokenizer
 
+    if args.max_binding_bytes is not None:
+        from nnjit.compiler import target_pipeline
+
+        try:  # a nonsense limit fails before the long part
+            target_pipeline("webgpu", args.max_binding_bytes)
+        except NnjitError as error:
+            raise NnjitError(f"--max-binding-bytes: {error}") from None
     if APPS[args.app].needs_tokenizer and not args.tokenizer:
         raise NnjitError(f"the {args.app} page needs the model's tokenizer: --tokenizer tokenizer.json")
     tokenizer = _read_text(args.tokenizer, "tokenizer") if args.tokenizer else None
@@ -53,7 +63,8 @@ def command_export(args: argparse.Namespace) -> None:
     if inputs is None:
         inputs = sample_inputs(compile(model, shapes), args.seed) | given
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    out = export(model, args.output, shapes, backends, inputs, args.title or model.stem, args.candidates)
+    out = export(model, args.output, shapes, backends, inputs, args.title or model.stem, args.candidates,
+                 max_binding_bytes=args.max_binding_bytes)  # fmt: skip
     add_app(out, args.app, tokenizer, examples)
     files = sorted(p for p in out.rglob("*") if p.is_file())
     size = sum(p.stat().st_size for p in files)
@@ -97,6 +108,11 @@ def add_web_parsers(commands: Any) -> None:
     exporter.add_argument("-o", "--output", required=True, help="output folder")
     exporter.add_argument("--backends", default="webgpu,wasm", help="comma-separated: webgpu, wasm")
     exporter.add_argument("--candidates", type=int, default=8, help="tuning variants per kernel (default 8)")
+    exporter.add_argument(
+        "--max-binding-bytes", type=int, metavar="N",
+        help="compile WebGPU for a device whose storage bindings hold at most N bytes (default 134217728): "
+        "larger weights are split across bindings",
+    )  # fmt: skip
     exporter.add_argument("--input", action="append", metavar="NAME=FILE.npy", help="sample input for the page")
     exporter.add_argument("--seed", type=int, default=0, help="seed of the drawn sample inputs")
     exporter.add_argument("--title", help="title shown on the page (default: the model's file name)")

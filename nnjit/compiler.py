@@ -28,7 +28,7 @@ from xdsl.passes import ModulePass, PassPipeline
 from xdsl.printer import Printer
 
 from nnjit.context import make_context
-from nnjit.dialects.web import KernelOp
+from nnjit.dialects.web import DEFAULT_LIMITS, KernelOp
 from nnjit.errors import NnjitError
 from nnjit.frontend.onnx import import_onnx
 from nnjit.weights import WeightStore
@@ -231,6 +231,7 @@ def compile(
     pipeline: str | None = None,
     kernel_db: str | os.PathLike[str] | bool | None = None,
     cache: str | os.PathLike[str] | ArtifactCache | bool | None = None,
+    max_binding_bytes: int | None = None,
 ) -> CompiledModel:
     """Import an ONNX model specialised to `shapes` and run the target's pass pipeline on it.
 
@@ -238,10 +239,17 @@ def compile(
     path, None for the user cache file, False for none) are applied by a last `web-apply-schedules`.
     For `webgpu` and `wasm` with the default pipeline, the lowered module and its code come from the
     compile cache when it has them (`cache`: a folder or `ArtifactCache`, None for the user cache
-    folder, False for none; `nnjit.runtime.artifact_cache`).
+    folder, False for none; `nnjit.runtime.artifact_cache`). `max_binding_bytes` (webgpu only) plans
+    for a device whose storage bindings hold at most that many bytes (WebGPU's
+    `maxStorageBufferBindingSize`; default 128 MiB): weights larger than it are split across bindings
+    (`web-split-bindings`).
     """
     if target not in PIPELINES:
         raise NnjitError(f"unknown target '{target}'; available: {', '.join(PIPELINES)}")
+    default_pipeline = target_pipeline(target, max_binding_bytes)
+    if max_binding_bytes is not None and pipeline is not None:
+        raise NnjitError("max_binding_bytes sets the webgpu pipeline's binding limit; with a pipeline of your own, "
+                         "give it to the pass: web-split-bindings{max-bytes=N}")  # fmt: skip
 
     def build() -> CompiledModel:
         started = time.perf_counter()
@@ -249,14 +257,15 @@ def compile(
         built = CompiledModel(target, imported.module, imported.weights, imported.input_names, imported.output_names)
         built.stages["import"] = imported.module.clone()
         built.stage_seconds["import"] = time.perf_counter() - started
-        run_pipeline(built, pipeline if pipeline is not None else PIPELINES[target])
+        run_pipeline(built, pipeline if pipeline is not None else default_pipeline)
         return built
 
     from nnjit.runtime.artifact_cache import CACHED_TARGETS, cached_compile
 
     if pipeline is None and cache is not False and target in CACHED_TARGETS:
         folder = None if cache is None or cache is True else cache
-        compiled = cached_compile(model, shapes, target, PIPELINES[target], folder, build)
+        # The spec is part of the cache key, so a lowered binding limit never gets a default-limit entry.
+        compiled = cached_compile(model, shapes, target, default_pipeline, folder, build)
     else:
         compiled = build()
     if pipeline is None and kernel_db is not False:
@@ -264,6 +273,21 @@ def compile(
 
         run_pipeline(compiled, apply_schedules_spec(target, None if kernel_db is True else kernel_db) or "")
     return compiled
+
+
+def target_pipeline(target: str, max_binding_bytes: int | None = None) -> str:
+    """The target's pipeline (`PIPELINES`), for webgpu with weights split to fit `max_binding_bytes`."""
+    if max_binding_bytes is None:
+        return PIPELINES[target]
+    if target != "webgpu":
+        raise NnjitError(f"max_binding_bytes is a WebGPU limit; target '{target}' has no storage bindings")
+    if type(max_binding_bytes) is not int or max_binding_bytes < 4:  # bool and float are no byte counts
+        raise NnjitError(
+            f"the storage binding limit must be a whole number of bytes, at least 4; got {max_binding_bytes!r}"
+        )
+    if max_binding_bytes == DEFAULT_LIMITS.binding.data:
+        return PIPELINES[target]  # the same compile (and cache entry) as no limit at all
+    return PIPELINES[target].replace("web-split-bindings", f"web-split-bindings{{max-bytes={max_binding_bytes}}}")
 
 
 def run_pipeline(compiled: CompiledModel, spec: str) -> None:
@@ -322,18 +346,27 @@ def export(
     title: str | None = None,
     candidates: int = 8,
     kernel_db: str | os.PathLike[str] | bool | None = None,
+    max_binding_bytes: int | None = None,
 ) -> Path:
     """Compile `model` for each backend and write a static site that runs it in the browser.
 
     The site (`nnjit.runtime.bundle`) holds the page, the JS runtime and the bundle, with `inputs`
     (default: `sample_inputs`) and the oracle's outputs for them, so the page checks itself.
+    `max_binding_bytes`: compile the WebGPU build for a device whose storage bindings hold at most
+    that many bytes (see `compile`; the manifest records it, the page checks the adapter against it).
     """
     unknown = [b for b in backends if b not in ("webgpu", "wasm")]
     if unknown or not backends:
         raise NnjitError(f"export backends are 'webgpu' and 'wasm'; got {list(backends)}")
+    if max_binding_bytes is not None and "webgpu" not in backends:
+        raise NnjitError("a storage binding limit applies to the webgpu backend, which this export leaves out")
     from nnjit.runtime.bundle import export_site
 
-    builds = {backend: compile(model, shapes, backend, kernel_db=kernel_db) for backend in backends}
+    builds = {
+        backend: compile(model, shapes, backend, kernel_db=kernel_db,
+                         max_binding_bytes=max_binding_bytes if backend == "webgpu" else None)
+        for backend in backends
+    }  # fmt: skip
     first = next(iter(builds.values()))
     sample = dict(inputs) if inputs is not None else sample_inputs(first)
     expected = compile(model, shapes).run(sample)

@@ -19,6 +19,10 @@ Intermediates and inputs are left alone: whether they fit is a property of the d
 executors check with a clear error. Wasm modules are unaffected (one linear memory has no binding
 limit). A kernel that would need more than `max-bindings` storage bindings (WebGPU's default
 `maxStorageBuffersPerShaderStage` is 8, the output included) is a clear `NnjitError`.
+
+The module records what was planned in `web.split_bindings`, `{max_bytes = N : i64, weights =
+array<i64: bytes...>, pieces = array<i64: count...>}` (one entry per split weight), so that a bundle
+can tell the page the binding limit it was built for and what was split to fit it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import FunctionType, ModuleOp
+from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, FunctionType, IntegerAttr, ModuleOp, i64
 from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -41,6 +45,9 @@ from nnjit.dialects import nn, shapes
 from nnjit.dialects.web import DispatchOp, KernelOp, module_limits, module_target
 from nnjit.errors import NnjitError
 from nnjit.passes.web_plan_buffers import storage_bytes
+
+SPLIT_ATTRIBUTE = "web.split_bindings"
+"""The module attribute that records the binding limit planned for and the weights split to fit it."""
 
 
 def weight_source(value: SSAValue) -> nn.ConstantOp | None:
@@ -61,6 +68,24 @@ def piece_bounds(
     row_bytes = shapes.numel(cut_shape[1:]) * element_bytes
     rows = max(1, max_bytes // row_bytes)
     return cut_shape, [(start, min(start + rows, cut_shape[0])) for start in range(0, cut_shape[0], rows)]
+
+
+def oversized_weights(module: ModuleOp, max_bytes: int) -> dict[nn.ConstantOp, tuple[int, int]]:
+    """Each weight that some dispatch takes as an argument larger than `max_bytes`, with the bytes of
+    that argument and the pieces it is cut into (the largest over its uses)."""
+    found: dict[nn.ConstantOp, tuple[int, int]] = {}
+    for dispatch in module.walk():
+        if not isinstance(dispatch, DispatchOp):
+            continue
+        for arg in dispatch.args:
+            source, nbytes = weight_source(arg), storage_bytes(arg)
+            if source is None or nbytes <= max_bytes:
+                continue
+            shape = nn.tensor_shape(arg)
+            pieces = len(piece_bounds(shape, nbytes // max(1, shapes.numel(shape)), max_bytes)[1])
+            known = found.get(source, (0, 0))
+            found[source] = (max(known[0], nbytes), max(known[1], pieces))
+    return found
 
 
 @dataclass(frozen=True)
@@ -160,6 +185,13 @@ class SplitBindingsPass(ModulePass):
         max_bytes = self.max_bytes or module_limits(kernels[0]).binding.data
         if max_bytes < 4:
             raise NnjitError(f"web-split-bindings: max-bytes must be at least 4, got {max_bytes}")
+        # Summarised before the rewrite, which replaces every oversized argument by its pieces.
+        split = list(oversized_weights(op, max_bytes).values())
         PatternRewriteWalker(
             SplitLargeWeightArguments(max_bytes, self.max_bindings), apply_recursively=False
         ).rewrite_module(op)
+        op.attributes[SPLIT_ATTRIBUTE] = DictionaryAttr({
+            "max_bytes": IntegerAttr(max_bytes, i64),
+            "weights": DenseArrayBase.from_list(i64, [nbytes for nbytes, _ in split]),
+            "pieces": DenseArrayBase.from_list(i64, [pieces for _, pieces in split]),
+        })  # fmt: skip

@@ -56,7 +56,8 @@ if TYPE_CHECKING:
     from nnjit.compiler import CompiledModel
 
 FORMAT = 3
-"""The layout version of an entry; part of every key (2: webgpu IR records `web.split_bindings`)."""
+"""The layout version of an entry; part of every key (2: webgpu IR records `web.split_bindings`;
+3: Wasm code entries keep the WAT text)."""
 DEFAULT_MAX_BYTES = 2 * 2**30
 CACHED_TARGETS = ("webgpu", "wasm")
 """Targets whose compiles are cached (their executors also take code from it)."""

@@ -19,8 +19,17 @@ Manifest (`format` "nnjit-bundle", `version` 1):
     sample {file, inputs {name: [offset, length]}, expected {name: [offset, length]}}
     webgpu {buffers [{role, bytes, weight: [offset, length] | null}],
             kernels [{name, template, signature, inputs, variants [{schedule, file, grid, default}]}],
-            steps [{kernel, args, output}], inputs / outputs [{name, shape, dtype, storage, buffer, after}]}
+            steps [{kernel, args, output}], inputs / outputs [{name, shape, dtype, storage, buffer, after}],
+            needs {limits {maxStorageBufferBindingSize, maxBufferSize, maxStorageBuffersPerShaderStage},
+                   features [], bindingLimit, split [{bytes, pieces}]}}
     wasm   {threaded, builds [{file, relaxed, plan (HostPlan JSON), weights [[memory offset, file offset, length]]}]}
+
+`webgpu.needs` is what the build asks of the device, which the page checks against the adapter
+before it requests a device: the least value of each WebGPU limit (every buffer is bound whole, so
+the largest buffer is both the binding and the buffer size), the features (none: the kernels are
+fp32, `shader-f16` is never used), the binding limit the weights were split for (`nnjit export
+--max-binding-bytes`; null when unknown) and, per weight split across bindings, its bytes and
+pieces (sizes only: no model-provided name).
 
 Tuning variants: each kernel lists its compiled schedule (`default`) and up to `candidates - 1`
 more from its lite space under WebGPU's default limits (portable to any adapter), printed here
@@ -167,7 +176,32 @@ def _webgpu_section(compiled: CompiledModel, weights: _Blob, directory: Path, ca
         "steps": [{"kernel": kernel_index[s.kernel], "args": list(s.args), "output": s.output} for s in plan.steps],
         "inputs": [t.to_json() for t in plan.inputs],
         "outputs": [t.to_json() for t in plan.outputs],
+        "needs": _device_needs(compiled, buffers, kernels),
     }
+
+
+def _device_needs(
+    compiled: CompiledModel, buffers: list[dict[str, Any]], kernels: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What the WebGPU build needs of the device (`webgpu.needs`, see the module docstring)."""
+    from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, IntegerAttr
+
+    from nnjit.passes.web_split_bindings import SPLIT_ATTRIBUTE
+
+    largest = max((max(4, b["bytes"]) for b in buffers), default=4)  # buffers are created at least 4 bytes
+    needs: dict[str, Any] = {
+        "limits": {"maxStorageBufferBindingSize": largest, "maxBufferSize": largest,
+                   "maxStorageBuffersPerShaderStage": max((k["inputs"] + 1 for k in kernels), default=1)},
+        "features": [], "bindingLimit": None, "split": [],
+    }  # fmt: skip
+    split = compiled.module.attributes.get(SPLIT_ATTRIBUTE)
+    if isinstance(split, DictionaryAttr):
+        limit, sizes, pieces = (split.data.get(key) for key in ("max_bytes", "weights", "pieces"))
+        if isinstance(limit, IntegerAttr) and isinstance(sizes, DenseArrayBase) and isinstance(pieces, DenseArrayBase):
+            needs["bindingLimit"] = int(limit.value.data)
+            needs["split"] = [{"bytes": int(b), "pieces": int(n)}
+                              for b, n in zip(sizes.get_values(), pieces.get_values(), strict=True)]  # fmt: skip
+    return needs
 
 
 def _wasm_variants(compiled: CompiledModel, candidates: int) -> dict[str, list[Schedule]]:

@@ -5,6 +5,7 @@
     result = page.run("wasm", inputs, repeats=10)                   # outputs, per-run ms, description
     online = page.run_online("webgpu", 30.0, inputs)                # inferences while the page tunes between them
     page = browser.open(site_dir, query="backend=wasm&autorun=1")   # first inference on load: page.ttfi()
+    page = browser.open(site_dir, query="max-binding=20000&no-f16=1")  # a weak device: page.device()
 
 The executors export the module as a site (`nnjit.runtime.bundle.export_site`) into a temporary
 folder, serve it on 127.0.0.1 (`SiteServer`: COOP/COEP, so the page is cross-origin isolated and Wasm
@@ -213,6 +214,12 @@ class SitePage(BrowserPage):
     def stop_online(self, backend: str) -> None:
         """Stop online tuning at its next step boundary."""
         self.evaluate("(b) => window.nnjitPage.stopOnline(b)", backend)
+
+    def device(self) -> dict[str, Any] | None:
+        """The page's check of its WebGPU adapter against the bundle's needs (nnjit.js `deviceFit`): `ok`,
+        `error`, `notice`, and the `limits` / `features` as the page sees them (after `?max-binding=` /
+        `?no-f16=1`); None when the bundle has no WebGPU build."""
+        return self.evaluate("() => window.nnjitPage.device()")
 
     def ttfi(self) -> dict[str, Any]:
         """Time to first inference: `first` maps each backend run so far to `atMs` (performance.now() when its

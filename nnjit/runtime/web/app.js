@@ -6,9 +6,11 @@
 // `window.nnjitPage` is the same page driven from Python (nnjit/runtime/chromium.py): tensors travel
 // as base64 of their 4-byte storage. Query parameters: `?backend=webgpu|wasm&autorun=1` runs the
 // sample as soon as the page loads (its time to first inference is `nnjitPage.ttfi()`), `&online=1`
-// then tunes online (`&budget=S` seconds).
+// then tunes online (`&budget=S` seconds). `?max-binding=BYTES` makes the page treat the adapter's
+// maxStorageBufferBindingSize as at most BYTES and `?no-f16=1` its shader-f16 as absent, so the
+// weak-device checks and messages can be reached (and tested) on any adapter (docs/browser.md).
 
-import { THREADS_KEY, WasmModel, WebGPUModel, clearCachedBundles, fromStorage, openBundle } from "./nnjit.js";
+import { THREADS_KEY, WasmModel, WebGPUModel, clearCachedBundles, deviceFit, fromStorage, openBundle, requestAdapter } from "./nnjit.js";
 import { until } from "./online.js";
 import { clearStored, storedChoices, tune } from "./tuner.js";
 
@@ -19,6 +21,26 @@ const params = new URLSearchParams(location.search);
 const timeline = { appStart: performance.now() };
 let bundle = null;
 let sample = null;
+let device = null; // deviceFit of this page's adapter (null without WebGPU)
+const notices = new Map(); // where a notice comes from ("device", a backend) -> {text, error}
+const forced = forcedDevice();
+
+/** The adapter as `?max-binding=BYTES&no-f16=1` pretends it is (see the top of this file). */
+function forcedDevice() {
+  const limits = {};
+  const absent = [];
+  const given = [];
+  const binding = Number(params.get("max-binding"));
+  if (params.has("max-binding") && Number.isInteger(binding) && binding > 0) {
+    limits.maxStorageBufferBindingSize = binding;
+    given.push(`max-binding=${binding}`);
+  }
+  if (params.get("no-f16")) {
+    absent.push("shader-f16");
+    given.push("no-f16=1");
+  }
+  return { limits, absent, source: given.length ? `the page's ?${given.join("&")}` : "" };
+}
 
 function cell(row, text, className) {
   const td = document.createElement("td");
@@ -33,9 +55,36 @@ function setStatus(text, error = false) {
   $("status").classList.toggle("error", error);
 }
 
-function notice(text) {
-  $("notice").hidden = !text;
-  $("notice").textContent = text || "";
+/** One line of the notice area per source: the device check and each backend's last message. */
+function notice(source, text, error = false) {
+  if (text) notices.set(source, { text, error });
+  else notices.delete(source);
+  const lines = [...notices.values()].map((line) => {
+    const p = document.createElement("p");
+    p.textContent = line.text;
+    if (line.error) p.className = "error";
+    return p;
+  });
+  $("notice").replaceChildren(...lines);
+  $("notice").hidden = lines.length === 0;
+}
+
+/** This page's adapter checked against what the WebGPU build needs (`deviceFit`), before any device exists. */
+async function checkDevice() {
+  try {
+    return deviceFit(bundle.manifest.webgpu, await requestAdapter(), forced);
+  } catch (error) {
+    return { ok: false, error: String(error && error.message ? error.message : error), notice: "", limits: {}, features: [], forced: [] };
+  }
+}
+
+/** The device check in the notice area: how the build fits, or which limit falls short (WebGPU then not offered). */
+function showDevice(fit) {
+  const instead = bundle.manifest.wasm ? " Wasm SIMD runs it (pick it above)." : "";
+  notice("device", fit.ok ? fit.notice : fit.error + instead, !fit.ok);
+  if (fit.ok) return;
+  for (const option of $("backend").options) if (option.value === "webgpu") option.disabled = true;
+  if ($("backend").value === "webgpu" && bundle.manifest.wasm) $("backend").value = "wasm";
 }
 
 export function toBase64(bytes) {
@@ -73,7 +122,7 @@ async function model(backend, options = {}) {
     models[backend] = (async () => {
       const started = performance.now();
       const choices = (created) => kept(backend, created);
-      const created = backend === "webgpu" ? await WebGPUModel.create(bundle, { choices }) : await WasmModel.create(bundle, { ...options, choices });
+      const created = backend === "webgpu" ? await WebGPUModel.create(bundle, { choices, forced }) : await WasmModel.create(bundle, { ...options, choices });
       created.loadMs = performance.now() - started;
       return created;
     })();
@@ -143,7 +192,7 @@ function showRun(backend, result) {
     cell(tr, spec.name in result.diffs ? result.diffs[spec.name].toExponential(2) : "—", "num");
     body.appendChild(tr);
   }
-  notice(result.message);
+  notice(backend, result.message);
 }
 
 function showTuning(report) {
@@ -296,6 +345,7 @@ async function start() {
   const manifest = bundle.manifest;
   const auto = params.get("autorun") ? params.get("backend") || (manifest.webgpu ? "webgpu" : "wasm") : null;
   const creating = auto ? model(auto) : null; // while the sample arrives
+  const checking = manifest.webgpu ? checkDevice() : null; // likewise
   sample = await loadSample();
   timeline.sample = performance.now();
   document.title = `nnjit · ${manifest.title}`;
@@ -304,6 +354,8 @@ async function start() {
   $("model-info").textContent = `inputs: ${describe(manifest.inputs)} → outputs: ${describe(manifest.outputs)}`;
   for (const option of $("backend").options) option.disabled = !manifest[option.value];
   if (!manifest.webgpu) $("backend").value = "wasm";
+  device = await checking;
+  if (device) showDevice(device);
   $("run").addEventListener("click", () => guarded(async () => {
     const backend = $("backend").value;
     setStatus(`Running on ${backend}…`);
@@ -342,6 +394,10 @@ ready.catch((error) => setStatus(`Cannot load the model: ${error.message}`, true
 window.nnjitPage = {
   ready: ready.then(() => true),
   manifest: () => bundle.manifest,
+  device: async () => {
+    await ready;
+    return device;
+  },
   run: async (backend, options = {}) => {
     await ready;
     const result = await run(backend, options);

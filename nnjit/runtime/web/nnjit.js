@@ -6,6 +6,7 @@
 //   const { outputs, ms } = await gpu.run(inputs);        // inputs: { name: TypedArray (storage) }
 //   const cpu = await WasmModel.create(bundle);           // threads when the page is cross-origin isolated
 //   gpu.startOnline({ budgetMs: 60000, onSwap });         // tune between inferences (online.js)
+//   deviceFit(bundle.manifest.webgpu, adapter);           // can this adapter run it? what to tell the visitor
 //
 // A bundle is what `nnjit export` writes (nnjit/runtime/bundle.py documents the manifest). The
 // runtime decides nothing about kernels: it creates the buffers, pipelines and calls the manifest
@@ -33,6 +34,64 @@ const RAISED_LIMITS = [
   "maxComputeWorkgroupSizeZ", "maxComputeWorkgroupStorageSize", "maxStorageBufferBindingSize",
   "maxBufferSize", "maxStorageBuffersPerShaderStage", "maxComputeWorkgroupsPerDimension",
 ];
+
+// Per limit a build may need (manifest `webgpu.needs.limits`): what it counts, and whether
+// `nnjit export --max-binding-bytes` can lower the need by splitting weights.
+const NEEDED_LIMITS = {
+  maxStorageBufferBindingSize: { what: "bytes in one storage binding", splits: true },
+  maxBufferSize: { what: "bytes in one buffer", splits: true },
+  maxStorageBuffersPerShaderStage: { what: "storage bindings in one kernel", splits: false },
+};
+
+/**
+ * Whether `adapter` can run the bundle's WebGPU build (`plan`: `manifest.webgpu`), checked before
+ * any device exists so that a shortfall is this clear message, not a WebGPU validation error.
+ * `forced` makes the adapter look weaker than it is, so that tests reach the weak-device paths on
+ * any adapter: `limits` {name: value} caps its limits, `absent` [feature] hides features, `source`
+ * says who forced them (shown in the messages). Returns `{ok, error, notice, limits, features,
+ * forced}`: `limits` / `features` as the build sees the adapter; `error` names the limit, what the
+ * build needs and what the adapter allows; `notice` says how the build fits (weights split across
+ * bindings) and that its kernels are fp32 whether or not the adapter has `shader-f16`.
+ */
+export function deviceFit(plan, adapter, forced = {}) {
+  const needs = plan.needs || { limits: {}, features: [], bindingLimit: null, split: [] };
+  const caps = forced.limits || {};
+  const limits = {};
+  for (const name of new Set([...RAISED_LIMITS, ...Object.keys(needs.limits)])) {
+    if (!(name in adapter.limits)) continue;
+    limits[name] = name in caps ? Math.min(adapter.limits[name], caps[name]) : adapter.limits[name];
+  }
+  const features = [...adapter.features].filter((f) => !(forced.absent || []).includes(f)).sort();
+  const by = forced.source ? ` (forced by ${forced.source})` : "";
+  const problems = [];
+  for (const [name, needed] of Object.entries(needs.limits)) {
+    if (!(name in limits) || limits[name] >= needed) continue;
+    const known = NEEDED_LIMITS[name] || { what: "", splits: false };
+    // Splitting helps only when every buffer over the limit is a weight (intermediates stay whole).
+    const splits = known.splits && plan.buffers.every((b) => b.role === "weight" || Math.max(4, b.bytes) <= limits[name]);
+    problems.push(`this build needs ${needed} ${known.what} (${name}), and this device allows ${limits[name]}${caps[name] < adapter.limits[name] ? by : ""}` +
+      (splits ? `: export it for this device with \`nnjit export --max-binding-bytes ${limits[name]}\`` : ""));
+  }
+  for (const feature of needs.features) {
+    if (!features.includes(feature)) problems.push(`this build needs the WebGPU feature ${feature}, which this device lacks`);
+  }
+  const f16 = features.includes("shader-f16") ? "available, not used" : "absent";
+  const weights = needs.split.length;
+  const pieces = needs.split.reduce((sum, s) => sum + s.pieces, 0);
+  const fit = weights
+    ? `${weights} weight${weights === 1 ? "" : "s"} split across storage bindings (${pieces} pieces) to fit a ${needs.bindingLimit}-byte binding limit`
+    : needs.bindingLimit ? `no weight split (planned for a ${needs.bindingLimit}-byte binding limit)` : "";
+  const shown = [...Object.entries(caps).map(([n, v]) => `${n} ${v}`), ...(forced.absent || []).map((f) => `${f} absent`)];
+  return {
+    ok: problems.length === 0,
+    error: problems.length ? `WebGPU cannot run this model here: ${problems.join("; ")}.` : "",
+    notice: `WebGPU: ${fit ? `${fit}; ` : ""}kernels are fp32 (shader-f16: ${f16}).` +
+      (shown.length && forced.source ? ` Device forced by ${forced.source}: ${shown.join(", ")}.` : ""),
+    limits,
+    features,
+    forced: shown,
+  };
+}
 
 /**
  * Fetch a bundle's manifest (`base`: the folder URL, ending in "/") and start fetching its weights:
@@ -69,6 +128,16 @@ export async function loadBundle(base, options = {}) {
 
 // --- WebGPU -------------------------------------------------------------------------------------
 
+/** This page's WebGPU adapter, or a clear error where there is none. */
+export async function requestAdapter() {
+  if (!globalThis.navigator || !navigator.gpu) {
+    throw new Error("nnjit: WebGPU is not available here (no navigator.gpu; it needs a secure context such as https or 127.0.0.1)");
+  }
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) throw new Error("nnjit: navigator.gpu offers no adapter");
+  return adapter;
+}
+
 /** The model's kernels on one WebGPU device. */
 export class WebGPUModel extends Model {
   /**
@@ -77,19 +146,21 @@ export class WebGPUModel extends Model {
    * the model (called before any pipeline exists: it can read the model's `fingerprint()`) that
    * returns them, so a returning visitor compiles only the schedules it kept.
    */
-  static async create(bundle, { choices = {}, adapter = null } = {}) {
+  static async create(bundle, { choices = {}, adapter = null, forced = {} } = {}) {
     const plan = bundle.manifest.webgpu;
     if (!plan) throw new Error("nnjit: this bundle has no WebGPU build");
-    if (!globalThis.navigator || !navigator.gpu) {
-      throw new Error("nnjit: WebGPU is not available here (no navigator.gpu; it needs a secure context such as https or 127.0.0.1)");
-    }
-    adapter = adapter || (await navigator.gpu.requestAdapter({ powerPreference: "high-performance" }));
-    if (!adapter) throw new Error("nnjit: navigator.gpu offers no adapter");
+    adapter = adapter || (await requestAdapter());
+    const fit = deviceFit(plan, adapter, forced);
+    if (!fit.ok) throw new Error(`nnjit: ${fit.error}`);
+    // Every raised limit at the adapter's maximum, which `deviceFit` found at least what the build
+    // needs (its `forced` caps only pretend: a device cannot be given less than WebGPU's defaults).
     const requiredLimits = {};
-    for (const name of RAISED_LIMITS) if (name in adapter.limits) requiredLimits[name] = adapter.limits[name];
+    for (const name of Object.keys(fit.limits)) requiredLimits[name] = adapter.limits[name];
     const timestamps = adapter.features.has("timestamp-query");
-    const device = await adapter.requestDevice({ requiredFeatures: timestamps ? ["timestamp-query"] : [], requiredLimits });
+    const requiredFeatures = [...((plan.needs && plan.needs.features) || []), ...(timestamps ? ["timestamp-query"] : [])];
+    const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
     const model = new WebGPUModel(bundle, adapter, device, timestamps);
+    model.fit = fit;
     model.stages.device = performance.now();
     const chosen = typeof choices === "function" ? await choices(model) : choices;
     model.stages.choices = performance.now();
