@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 import nnjit
+from nnjit.errors import NnjitError
 
 
 class NnjitOptMain(xDSLOptMain):
@@ -22,5 +24,10 @@ class NnjitOptMain(xDSLOptMain):
 
 
 def opt_main(args: Sequence[str] | None = None) -> None:
-    """Entry point of the `nnjit-opt` console script."""
-    NnjitOptMain(args).run()
+    """Entry point of the `nnjit-opt` console script; an `NnjitError` (a pass refusing its input) is
+    one line on stderr and exit status 1, as `nnjit` reports it, not a traceback."""
+    try:
+        NnjitOptMain(args).run()
+    except NnjitError as error:
+        print(f"nnjit-opt: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -26,6 +26,7 @@ builtin.module {
   }
 }
 
+// CHECK: builtin.module attributes {web.split_bindings = {max_bytes = 1024 : i64, weights = array<i64: 2048, 2048>, pieces = array<i64: 2, 2>}}
 // CHECK-LABEL: web.kernel @matmul_0(
 // CHECK-SAME:    %{{.*}}: tensor<4x4xf32>, %[[W0:.*]]: tensor<2x128xf32>, %[[W1:.*]]: tensor<2x128xf32>, %{{.*}}: tensor<128xf32>) -> tensor<4x128xf32>
 // CHECK-NEXT:    %[[J:.*]] = nn.concat %[[W0]], %[[W1]] {axis = 0 : i64} : (tensor<2x128xf32>, tensor<2x128xf32>) -> tensor<4x128xf32>
@@ -53,4 +54,5 @@ builtin.module {
 // WGSL:        let [[IN_LO:v[0-9]+]] = ({{.*}} < 2i);
 // WGSL-NEXT:   select([[HI]], [[LO]], [[IN_LO]]);
 
-// TOO-MANY: web.kernel @matmul_0: splitting its weights over 64 bytes a binding needs 42 storage bindings, more than the 8 a shader stage may have
+// TOO-MANY-NOT: Traceback
+// TOO-MANY: nnjit-opt: error: web.kernel @matmul_0: splitting its weights over 64 bytes a binding needs 42 storage bindings, more than the 8 a shader stage may have
