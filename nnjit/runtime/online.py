@@ -287,6 +287,11 @@ class OnlineSession:
 
         self.compiled, self.budget, self.margin = compiled, budget, margin
         self.backend = get_backend(compiled.target)
+        if compiled.cache is not None and compiled.target == "webgpu":
+            # The clone the session runs copies the compiled kernels' WGSL (`_WebGPUSwapper`): from the compile
+            # cache when it has them. The cache keeps the compiled module's code (the clone's `web.limits`
+            # would give it a key of its own), so sessions and plain runs share one entry.
+            compiled.cache.before_run("webgpu", compiled.module, compiled.weights)
         self._swapper = SWAPPERS[compiled.target](compiled.module, self.backend.module_attributes())
         self._tuning_module = compiled.module.clone()
         self._options: dict[str, Any] = {"database": database, "timing": timing or ONLINE_TIMING, "strict": strict,
@@ -325,11 +330,12 @@ class OnlineSession:
             self._longest_wait = max(self._longest_wait, waited)
             self._runs += 1
             first, self._first_run = self._first_run, False
-            if first and cache is not None:
-                cache.before_run(self.compiled.target, self.module, weights)
+            code = self.compiled.module if self.compiled.target == "webgpu" else self.module  # see __init__
+            if first and cache is not None and code is self.module:
+                cache.before_run(self.compiled.target, code, weights)
             outputs = self._swapper.run(inputs, weights)
             if first and cache is not None:
-                cache.after_run(self.compiled.target, self.module, weights)
+                cache.after_run(self.compiled.target, code, weights)
         self._ran.set()
         return outputs
 

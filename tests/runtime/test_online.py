@@ -124,3 +124,26 @@ def test_close_stops_tuning_and_keeps_running_schedules(oracle: np.ndarray) -> N
     np.testing.assert_allclose(session.run(ids())["logits"], oracle, rtol=1e-3, atol=1e-4)
     with pytest.raises(NnjitError, match="online sessions run on webgpu and wasm"):
         nnjit.compile(zoo_path("gpt2"), SHAPES).online()
+
+
+@pytest.mark.parametrize("target", ["webgpu", "wasm"])
+@pytest.mark.parametrize("writer", ["plain", "session"])
+def test_sessions_and_plain_runs_share_the_compile_caches_code(tmp_path: Path, target: str, writer: str) -> None:
+    """A session on a cached compile starts from the code a plain run wrote, and the reverse: one code
+    entry (WebGPU's session runs a clone carrying the device's `web.limits`: it must not get a code key
+    of its own, nor print the WGSL the cache holds)."""
+    cache = tmp_path / "artifacts"
+
+    def first_run(how: str) -> tuple[nnjit.CompiledModel, np.ndarray]:
+        compiled = nnjit.compile(zoo_path("gpt2"), SHAPES, target=target, kernel_db=False, cache=cache)
+        if how == "plain":
+            return compiled, compiled.run(ids())["logits"]
+        with compiled.online(budget=0.0, database=False, start=False) as session:
+            return compiled, session.run(ids())["logits"]
+
+    cold, expected = first_run(writer)
+    assert cold.cache is not None and not cold.cache.hit and cold.cache.code_hit is False
+    warm, outputs = first_run("session" if writer == "plain" else "plain")
+    assert warm.cache is not None and warm.cache.hit and warm.cache.code_hit
+    assert warm.cache.cache.stats.code_misses == 0 and len(list(cache.glob("*/*/code/*/meta.json"))) == 1
+    np.testing.assert_array_equal(outputs, expected)
