@@ -10,12 +10,12 @@
 // maxStorageBufferBindingSize as at most BYTES and `?no-f16=1` its shader-f16 as absent, so the
 // weak-device checks and messages can be reached (and tested) on any adapter (docs/browser.md).
 
-import { THREADS_KEY, WasmModel, WebGPUModel, clearCachedBundles, deviceFit, fromStorage, openBundle, requestAdapter } from "./nnjit.js";
+import { PageModels, clearCachedBundles, deviceFit, fromStorage, openBundle, requestAdapter } from "./nnjit.js";
 import { until } from "./online.js";
-import { clearStored, storedChoices, tune } from "./tuner.js";
+import { clearStored, tune } from "./tuner.js";
 
 const $ = (id) => document.getElementById(id);
-const models = {};
+let models = null; // PageModels, once the bundle is open
 const firstOutput = {}; // backend -> { atMs (performance.now(), i.e. since navigation), ... }
 const params = new URLSearchParams(location.search);
 const timeline = { appStart: performance.now() };
@@ -108,33 +108,6 @@ async function loadSample() {
   return { inputs: pick(spec.inputs), expected: spec.expected ? pick(spec.expected) : null };
 }
 
-/** The schedules IndexedDB kept for this device: looked up before any pipeline is created. */
-async function kept(backend, created) {
-  const signatures = backend === "webgpu" ? created.plan.kernels.map((k) => k.signature) : [THREADS_KEY, ...Object.values(created.plan.variants || {}).map((v) => v.signature)];
-  const choices = await storedChoices(await created.fingerprint(), backend, bundle.manifest.nnjit, signatures);
-  created.stored = Object.keys(choices).length;
-  return choices;
-}
-
-/** The model on `backend`, created once (with the schedules IndexedDB kept for this device). */
-async function model(backend, options = {}) {
-  if (!models[backend]) {
-    models[backend] = (async () => {
-      const started = performance.now();
-      const choices = (created) => kept(backend, created);
-      const created = backend === "webgpu" ? await WebGPUModel.create(bundle, { choices, forced }) : await WasmModel.create(bundle, { ...options, choices });
-      created.loadMs = performance.now() - started;
-      return created;
-    })();
-  }
-  try {
-    return await models[backend];
-  } catch (error) {
-    delete models[backend];
-    throw error;
-  }
-}
-
 function maxDiff(spec, actual, expected) {
   const a = fromStorage(spec, actual);
   const e = fromStorage(spec, expected);
@@ -148,7 +121,7 @@ function maxDiff(spec, actual, expected) {
  * oracle. Wasm waits for its workers unless `eager` (the first inference of `autorun`).
  */
 async function run(backend, { inputs = null, repeats = 1, threads = null, eager = false } = {}) {
-  const m = await model(backend, { threads });
+  const m = await models.get(backend, { threads });
   if (m.poolReady && !eager) await m.poolReady;
   const given = inputs ? Object.fromEntries(Object.entries(inputs).map(([n, b]) => [n, fromBase64(b)])) : sample.inputs;
   const ms = [];
@@ -218,7 +191,7 @@ function showTuning(report) {
 }
 
 async function tuneBackend(backend, { budgetSeconds = 10, service = null } = {}) {
-  const m = await model(backend);
+  const m = await models.get(backend);
   await m.stopOnline(); // the whole search now, not between runs
   await m.run(sample.inputs); // the kernels' buffers then hold realistic values
   const report = await tune(m, {
@@ -254,7 +227,7 @@ function showOnline(status) {
 
 /** Start tuning `backend` between inferences (after one inference: steps measure on its inputs). */
 async function startOnline(backend, { budgetSeconds = 120, service = null } = {}) {
-  const m = await model(backend);
+  const m = await models.get(backend);
   if (m.online && (m.online.running || m.online.complete)) return m.online;
   if (!m.lastInputs) await m.run(sample.inputs);
   const online = m.startOnline({
@@ -277,7 +250,7 @@ function sameOutputs(a, b) {
  * the tuner's status and swaps.
  */
 async function runOnline(backend, { seconds = 10, untilMs = null, inputs = null, periodMs = 0, budgetSeconds = 120, service = null } = {}) {
-  const m = await model(backend);
+  const m = await models.get(backend);
   const given = inputs ? Object.fromEntries(Object.entries(inputs).map(([n, b]) => [n, fromBase64(b)])) : sample.inputs;
   const online = await startOnline(backend, { budgetSeconds, service });
   const distinct = [];
@@ -299,7 +272,7 @@ async function runOnline(backend, { seconds = 10, untilMs = null, inputs = null,
 
 /** The online tuner's status on `backend`, after waiting up to `waitSeconds` for it to finish. */
 async function onlineStatus(backend, { waitSeconds = 0 } = {}) {
-  const m = models[backend] && (await models[backend]);
+  const m = models && (await models.started(backend));
   if (!m || !m.online) return null;
   if (waitSeconds > 0) await Promise.race([m.online.done, new Promise((resolve) => setTimeout(resolve, waitSeconds * 1000))]);
   return m.online.status();
@@ -341,10 +314,11 @@ async function autorun(backend) {
 
 async function start() {
   bundle = await openBundle(new URL("model/", location.href));
+  models = new PageModels(bundle, { forced });
   timeline.manifest = performance.now();
   const manifest = bundle.manifest;
   const auto = params.get("autorun") ? params.get("backend") || (manifest.webgpu ? "webgpu" : "wasm") : null;
-  const creating = auto ? model(auto) : null; // while the sample arrives
+  const creating = auto ? models.get(auto) : null; // while the sample arrives
   const checking = manifest.webgpu ? checkDevice() : null; // likewise
   sample = await loadSample();
   timeline.sample = performance.now();
@@ -418,7 +392,7 @@ window.nnjitPage = {
   },
   online: (backend, options = {}) => onlineStatus(backend, options),
   stopOnline: async (backend) => {
-    const m = models[backend] && (await models[backend]);
+    const m = models && (await models.started(backend));
     if (m) await m.stopOnline();
   },
   ttfi,

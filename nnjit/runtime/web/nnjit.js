@@ -18,6 +18,8 @@
 import { BundleFiles, bundleFiles, bundleWeights } from "./cache.js";
 import { Model } from "./online.js";
 import { checkInputs, sha256, storageOf } from "./tensors.js";
+import { THREADS_KEY, storedChoices } from "./tuner.js";
+import { WasmModel } from "./wasm.js";
 
 export { BundleFiles, clearCachedBundles, fetchBytes } from "./cache.js";
 export { Model, OnlineJit } from "./online.js";
@@ -129,6 +131,50 @@ export async function loadBundle(base, options = {}) {
 // --- WebGPU -------------------------------------------------------------------------------------
 
 /** This page's WebGPU adapter, or a clear error where there is none. */
+/**
+ * A page's models, one a backend, each created on first use with the schedules this browser kept
+ * for the device (IndexedDB, `storedChoices`; looked up before any pipeline is created); `loadMs`
+ * says how long creating it took. A creation that failed is forgotten, so the next use tries again.
+ */
+export class PageModels {
+  constructor(bundle, { forced = {} } = {}) {
+    this.bundle = bundle;
+    this.forced = forced;
+    this.pending = {};
+  }
+
+  /** The model on `backend`; `options` go to `WasmModel.create` (threads). */
+  async get(backend, options = {}) {
+    if (!this.pending[backend]) {
+      this.pending[backend] = (async () => {
+        const started = performance.now();
+        const choices = (created) => this.kept(backend, created);
+        const created = backend === "webgpu" ? await WebGPUModel.create(this.bundle, { choices, forced: this.forced }) : await WasmModel.create(this.bundle, { ...options, choices });
+        created.loadMs = performance.now() - started;
+        return created;
+      })();
+    }
+    try {
+      return await this.pending[backend];
+    } catch (error) {
+      delete this.pending[backend];
+      throw error;
+    }
+  }
+
+  /** The model on `backend` if its creation has begun (awaited), else null. */
+  async started(backend) {
+    return this.pending[backend] ? await this.pending[backend] : null;
+  }
+
+  async kept(backend, created) {
+    const signatures = backend === "webgpu" ? created.plan.kernels.map((k) => k.signature) : [THREADS_KEY, ...Object.values(created.plan.variants || {}).map((v) => v.signature)];
+    const choices = await storedChoices(await created.fingerprint(), backend, this.bundle.manifest.nnjit, signatures);
+    created.stored = Object.keys(choices).length;
+    return choices;
+  }
+}
+
 export async function requestAdapter() {
   if (!globalThis.navigator || !navigator.gpu) {
     throw new Error("nnjit: WebGPU is not available here (no navigator.gpu; it needs a secure context such as https or 127.0.0.1)");

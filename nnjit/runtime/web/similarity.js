@@ -11,12 +11,11 @@
 //
 // `window.nnjitSimilarity` drives the same code from scripts: `ready`, `compare(backend, sentences)`.
 
-import { WasmModel, WebGPUModel, fromStorage, loadBundle, toStorage } from "./nnjit.js";
-import { THREADS_KEY, storedChoices } from "./tuner.js";
+import { PageModels, fromStorage, loadBundle, toStorage } from "./nnjit.js";
 import { WordPieceTokenizer } from "./wordpiece.js";
 
 const $ = (id) => document.getElementById(id);
-const models = {};
+let models = null; // PageModels (the schedules model.html tuned and kept, same origin), once the bundle is open
 let config = null;
 let bundle = null;
 let tokenizer = null;
@@ -52,33 +51,6 @@ async function fetchJSON(url) {
 /** The sentences in the text box: one a line, surrounding blanks and empty lines dropped. */
 export function sentencesOf(text) {
   return text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line.length > 0);
-}
-
-/** The schedules tuned on this device and kept in IndexedDB (by model.html, the same origin). */
-async function kept(backend, created) {
-  const signatures = backend === "webgpu" ? created.plan.kernels.map((k) => k.signature) : [THREADS_KEY, ...Object.values(created.plan.variants || {}).map((v) => v.signature)];
-  const choices = await storedChoices(await created.fingerprint(), backend, bundle.manifest.nnjit, signatures);
-  created.stored = Object.keys(choices).length;
-  return choices;
-}
-
-/** The model on `backend`, created on first use with the kept schedules; `loadMs` says how long that took. */
-async function model(backend) {
-  if (!models[backend]) {
-    models[backend] = (async () => {
-      const started = performance.now();
-      const choices = (created) => kept(backend, created);
-      const created = backend === "webgpu" ? await WebGPUModel.create(bundle, { choices }) : await WasmModel.create(bundle, { choices });
-      created.loadMs = performance.now() - started;
-      return created;
-    })();
-  }
-  try {
-    return await models[backend];
-  } catch (error) {
-    delete models[backend];
-    throw error;
-  }
 }
 
 /** Row `row` of the output as one embedding: as it is, or averaged over the row's unmasked tokens. */
@@ -145,8 +117,8 @@ async function compare(backend, sentences) {
     throw new Error(`At most ${config.maxSentences} sentences at once (got ${sentences.length}).`);
   }
   const started = performance.now();
-  const fresh = !models[backend];
-  const m = await model(backend);
+  const fresh = !models.pending[backend];
+  const m = await models.get(backend);
   const embedded = await embed(m, sentences);
   const matrix = embedded.vectors.map((a) => embedded.vectors.map((b) => dot(a, b)));
   const tokens = sentences.map((s) => tokenizer.tokenize(s).length + 2);
@@ -245,6 +217,7 @@ async function start() {
     fetchJSON(new URL(config.tokenizer, location.href)),
   ]);
   bundle = loaded;
+  models = new PageModels(bundle);
   tokenizer = WordPieceTokenizer.fromJSON(vocabulary);
   document.title = `nnjit · ${config.title} · sentence similarity`;
   $("title").textContent = config.title;
