@@ -219,10 +219,11 @@ def onnx_inferred_shapes(model: onnx.ModelProto, input_shapes: Mapping[str, Sequ
     """Static shapes ONNX's own shape inference gives every value once the inputs are specialised.
 
     The importer derives result types itself (from the `nn` ops' shape rules); this independent
-    answer is a cross-check that catches a converter that gets a shape wrong.
+    answer is a cross-check that catches a converter that gets a shape wrong. Large floating-point
+    weights go to shape inference as typed graph inputs without their data: only their shapes matter,
+    and a model over protobuf's 2 GiB (weights in an external file) could not be serialized for it.
     """
-    specialised = onnx.ModelProto()
-    specialised.CopyFrom(model)
+    specialised = _without_large_weights(model)
     for value_info in specialised.graph.input:
         if value_info.name in input_shapes:
             dims = value_info.type.tensor_type.shape.dim
@@ -239,6 +240,40 @@ def onnx_inferred_shapes(model: onnx.ModelProto, input_shapes: Mapping[str, Sequ
         if tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in tensor_type.shape.dim):
             shapes[value_info.name] = tuple(d.dim_value for d in tensor_type.shape.dim)
     return shapes
+
+
+#: Floating-point initializers with more elements than this reach ONNX shape inference as typed inputs.
+_SHAPE_ONLY_ELEMENTS = 4096
+_FLOAT_TYPES = frozenset(
+    {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE}
+)
+
+
+def _without_large_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of `model` whose large float initializers are graph inputs of their type and shape, without data.
+
+    Shape inference (and its data propagation, which follows integer shape tensors) reads no float
+    weight's values; the copy never holds them, so its size is the graph's, not the weights'.
+    """
+    light = onnx.ModelProto()
+    light.ir_version = model.ir_version
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    source, graph = model.graph, light.graph
+    graph.name = source.name
+    graph.node.extend(source.node)
+    graph.input.extend(source.input)
+    graph.output.extend(source.output)
+    graph.value_info.extend(source.value_info)
+    graph.sparse_initializer.extend(source.sparse_initializer)
+    listed = {v.name for v in source.input}
+    for tensor in source.initializer:
+        if tensor.data_type in _FLOAT_TYPES and int(np.prod(tensor.dims)) > _SHAPE_ONLY_ELEMENTS:
+            if tensor.name not in listed:
+                graph.input.append(onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims)))
+        else:
+            graph.initializer.append(tensor)
+    return light
 
 
 def _unsupported_nodes(graph: onnx.GraphProto, opset: int) -> list[str]:
