@@ -68,6 +68,7 @@ __all__ = [
     "main",
     "paper_gemm_shapes",
     "paper_models",
+    "paper_torch_model",
 ]
 
 SEED = 0
@@ -349,6 +350,15 @@ class Progress:
                 self.stream.flush()
 
 
+def paper_torch_model(model: PaperModel) -> Any:
+    """The random-weight torch module that :func:`export_paper_model` exports for ``model`` (fp32, eval).
+
+    Seeded as the export is, so it holds the same weights as the ONNX file; it takes the graph inputs
+    positionally and returns the graph's one output (``benchmarks/paper_native.py`` runs it on CUDA).
+    """
+    return build_hf_model(model.spec.model, SEED)
+
+
 def export_paper_model(
     model: PaperModel,
     *,
@@ -356,11 +366,13 @@ def export_paper_model(
     verify: bool = True,
     progress: Progress | None = None,
     label: str | None = None,
+    torch_model: Any = None,
 ) -> pathlib.Path:
     """Export ``model`` (from :func:`paper_models`) into its cache path unless it is there; return the path.
 
     Stages: build (random weights), export (``torch.onnx.export``, weights external past 2 GiB),
     verify (onnxruntime vs torch at the paper shape). The files appear atomically once all pass.
+    ``torch_model`` (from :func:`paper_torch_model`, on the CPU) saves building the weights again.
     """
     if model.exists and not force:
         return model.path
@@ -368,7 +380,8 @@ def export_paper_model(
     label = label or model.name
     spec = model.spec.model
     with progress.stage(label, "build") as notes:
-        torch_model = build_hf_model(spec, SEED)
+        if torch_model is None:
+            torch_model = paper_torch_model(model)
         count = sum(p.numel() for p in torch_model.parameters())
         notes.append(f"{count / 1e6:.1f}M parameters")
     with publish(model.path) as staged:

@@ -11,7 +11,7 @@ import pytest
 
 import nnjit
 from nnjit.models import export
-from nnjit.models.paper import PAPER_MODELS, Progress, export_paper_model, main, paper_models
+from nnjit.models.paper import PAPER_MODELS, Progress, export_paper_model, main, paper_models, paper_torch_model
 
 # A one-layer, 32-wide GPT-2 at the paper's 10 tokens: exports in about a second.
 TINY_GPT2 = {"n_layer": 1, "n_embd": 32, "n_head": 4, "n_inner": 64, "vocab_size": 256, "n_positions": 64}
@@ -84,3 +84,9 @@ def test_small_stand_in_exports_verifies_and_compiles(tmp_path: pathlib.Path, mo
     got = nnjit.compile(path, model.shapes).run(inputs)["logits"]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
     assert export_paper_model(model) == path  # cached: nothing is rebuilt
+    # The torch module a benchmark runs next to nnjit holds the exported weights (seeded alike).
+    import torch
+
+    with torch.no_grad():
+        again = paper_torch_model(model)(*(torch.from_numpy(inputs[n]) for n in model.spec.model.input_names))
+    np.testing.assert_allclose(again.numpy(), want, rtol=1e-4, atol=1e-5)
