@@ -287,7 +287,11 @@ def target_pipeline(target: str, max_binding_bytes: int | None = None) -> str:
         )
     if max_binding_bytes == DEFAULT_LIMITS.binding.data:
         return PIPELINES[target]  # the same compile (and cache entry) as no limit at all
-    return PIPELINES[target].replace("web-split-bindings", f"web-split-bindings{{max-bytes={max_binding_bytes}}}")
+    return (
+        PIPELINES[target]
+        .replace("convert-nn-to-web", f"convert-nn-to-web{{max-binding-bytes={max_binding_bytes}}}")
+        .replace("web-split-bindings", f"web-split-bindings{{max-bytes={max_binding_bytes}}}")
+    )
 
 
 def run_pipeline(compiled: CompiledModel, spec: str) -> None:

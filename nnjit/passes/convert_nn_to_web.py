@@ -15,6 +15,12 @@ Each group becomes `web.kernel @<anchor>_<n>` with a default schedule of its tem
 target (`{target=webgpu|wasm}`; the tuner replaces schedules later) and a `web.dispatch` at the
 root's place. A lone reshape of a stored value stays in `@main`: it is a free alias of the same
 buffer.
+
+On WebGPU a kernel's storage bindings are limited (`maxStorageBuffersPerShaderStage`, 8 by default,
+the output included), so neither sweep grows a group past `max-bindings`, counting a weight larger
+than one binding (`max-binding-bytes`, default the module's `#web.limits`) once per piece that
+`web-split-bindings` will cut it into: RoBERTa-base's 154 MB word embedding would otherwise pull
+its gather, the position and type embeddings and the LayerNorm into one kernel of 11 bindings.
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import PassFailedException
 
-from nnjit.dialects import nn
-from nnjit.dialects.web import DispatchOp, KernelOp, Schedule, YieldOp
+from nnjit.dialects import nn, shapes
+from nnjit.dialects.web import DispatchOp, KernelOp, Schedule, YieldOp, module_limits
+from nnjit.passes.web_plan_buffers import storage_bytes
+from nnjit.passes.web_split_bindings import piece_bounds, weight_source
 
 ELEMENTWISE = (nn.ElementwiseBinaryOp, nn.ElementwiseUnaryOp, nn.WhereOp, nn.CastOp)
 VIEWS = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.ExpandOp, nn.GatherOp, nn.ConcatOp)
@@ -127,8 +135,39 @@ def _may_inline(producer: Group, consumer: Group, user: Operation) -> bool:
     return True
 
 
-def partition(function: FuncOp) -> list[Group]:
-    """Fusion groups of `@main`, in program order of their roots."""
+@dataclass(frozen=True)
+class BindingBudget:
+    """How many storage bindings a kernel may take, and the bytes of one (weights beyond are cut)."""
+
+    max_bindings: int
+    max_bytes: int
+
+    def fits(self, ops: Sequence[Operation]) -> bool:
+        """Whether a kernel of `ops` takes at most `max_bindings` bindings: its output, and each outside
+        value once (splat constants are literals), a weight over `max_bytes` once per piece."""
+        inside, seen, count = set(ops), set[SSAValue](), 1
+        for op in ops:
+            for operand in op.operands:
+                if operand.owner in inside or operand in seen or is_splat_constant(operand):
+                    continue
+                seen.add(operand)
+                count += self._pieces(operand)
+        return count <= self.max_bindings
+
+    def _pieces(self, value: SSAValue) -> int:
+        size = storage_bytes(value)
+        if size <= self.max_bytes or weight_source(value) is None:
+            return 1
+        shape = nn.tensor_shape(value)
+        return len(piece_bounds(shape, size // max(1, shapes.numel(shape)), self.max_bytes)[1])
+
+
+def partition(function: FuncOp, budget: BindingBudget | None = None) -> list[Group]:
+    """Fusion groups of `@main`, in program order of their roots (within `budget` when given)."""
+
+    def fits(ops: Sequence[Operation]) -> bool:
+        return budget is None or budget.fits(ops)
+
     group_of: dict[Operation, Group] = {}
     groups: list[Group] = []
     order = {op: index for index, op in enumerate(function.body.block.ops)}
@@ -156,7 +195,7 @@ def partition(function: FuncOp) -> list[Group]:
                 group.template == "elementwise"
                 or isinstance(op, nn.ReshapeOp)
                 or (isinstance(op, ELEMENTWISE) and same_shape)
-            ):
+            ) and fits([*group.ops, op]):
                 joined = group
                 break
         if joined is None:
@@ -170,6 +209,8 @@ def partition(function: FuncOp) -> list[Group]:
         user = _single_use(producer.root)
         consumer = group_of.get(user) if user is not None else None
         if user is None or consumer is None or consumer is producer or not _may_inline(producer, consumer, user):
+            continue
+        if not fits(producer.ops + consumer.ops):
             continue
         consumer.ops = sorted(producer.ops + consumer.ops, key=order.__getitem__)
         for op in producer.ops:
@@ -231,10 +272,10 @@ def kernel_name(group: Group, counters: dict[str, int]) -> str:
 
 
 def convert_function(module: ModuleOp, function: FuncOp, names: Sequence[str] = (),
-                     schedules: dict[str, Schedule] = DEFAULT_SCHEDULES) -> None:  # fmt: skip
+                     schedules: dict[str, Schedule] = DEFAULT_SCHEDULES, budget: BindingBudget | None = None) -> None:  # fmt: skip
     """Outline every fusion group of `function` into kernels with `schedules` as their defaults."""
     counters: dict[str, int] = {}
-    for group in partition(function):
+    for group in partition(function, budget):
         if _is_alias(group):
             continue
         outline(group, kernel_name(group, counters), module, function, schedules)
@@ -245,12 +286,15 @@ class ConvertNnToWebPass(ModulePass):
     """Lower `@main`'s `nn` ops into fused `web.kernel`s and `web.dispatch`es (see module docstring).
 
     `{target=wasm}` marks the module `web.target = "wasm"` (kernels then verify under Wasm rules) and
-    starts every kernel from the Wasm default schedules.
+    starts every kernel from the Wasm default schedules. On WebGPU, groups stay within `max-bindings`
+    storage bindings, weights counted in pieces of `max-binding-bytes` (0: the module's `#web.limits`).
     """
 
     name = "convert-nn-to-web"
 
     target: str = "webgpu"
+    max_bindings: int = 8
+    max_binding_bytes: int = 0
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.target not in TARGET_DEFAULTS:
@@ -258,5 +302,8 @@ class ConvertNnToWebPass(ModulePass):
             raise PassFailedException(f"convert-nn-to-web: unknown target '{self.target}'; known: {known}")
         if self.target != "webgpu":
             op.attributes["web.target"] = StringAttr(self.target)
+        budget = None
+        if self.target == "webgpu":
+            budget = BindingBudget(self.max_bindings, self.max_binding_bytes or module_limits(op).binding.data)
         for function in [f for f in op.body.block.ops if isinstance(f, FuncOp)]:
-            convert_function(op, function, schedules=TARGET_DEFAULTS[self.target])
+            convert_function(op, function, schedules=TARGET_DEFAULTS[self.target], budget=budget)
