@@ -10,8 +10,9 @@ Two levels, both keyed by hashes:
 * **IR** (one folder per key): the lowered module after the target's pass pipeline, as text, every
   earlier stage's text (parsed only when `ir_at` asks for it), the weights (`.npz`) and the
   input / output names. Key: sha256 of the model's bytes, the shapes, the target, the pipeline
-  spec, and the nnjit, xDSL and onnx versions. Tuned schedules are applied after loading
-  (`web-apply-schedules` runs on every compile, cached or not), so the database stays the truth.
+  spec, nnjit's source (a digest of its Python files) and the nnjit, xDSL and onnx versions. Tuned
+  schedules are applied after loading (`web-apply-schedules` runs on every compile, cached or
+  not), so the database stays the truth.
 * **Code** (a folder per code key under the IR folder): for `webgpu` each kernel's WGSL and grid,
   for `wasm` the assembled binary, its host plan and wasmtime's compiled module
   (`Module.serialize`, loaded with `Module.deserialize`: no Cranelift on the second run). Key: the
@@ -30,6 +31,7 @@ entries are removed after each write.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -182,7 +184,8 @@ class ArtifactCache:
         fields = {
             "format": FORMAT, "model": digest, "target": target, "pipeline": pipeline,
             "shapes": None if shapes is None else sorted([name, [int(d) for d in dims]] for name, dims in shapes.items()),
-            "nnjit": _version("nnjit"), "xdsl": _version("xdsl"), "onnx": onnx.__version__,
+            "nnjit": _version("nnjit"), "source": compiler_source_digest(), "xdsl": _version("xdsl"),
+            "onnx": onnx.__version__,
         }  # fmt: skip
         return _digest(fields)
 
@@ -311,6 +314,17 @@ class ArtifactCache:
             total -= size
 
 
+@functools.cache
+def compiler_source_digest() -> str:
+    """SHA-256 of nnjit's own Python sources (read once a process): a checkout whose passes or
+    printers changed without a new version number never reads entries the old code wrote."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def _version(distribution: str) -> str:
     try:
         return version(distribution)
@@ -432,7 +446,8 @@ def _code_key(executor: str, module: ModuleOp) -> str:
         from nnjit.runtime.wasm import shared_wasmtime
 
         engine = [_version("wasmtime"), str(shared_wasmtime().relaxed), platform.machine(), platform.processor()]
-    return _digest([FORMAT, executor, kernels, str(limits) if limits is not None else "", engine])[:32]
+    return _digest([FORMAT, compiler_source_digest(), executor, kernels, str(limits) if limits is not None else "",
+                    engine])[:32]  # fmt: skip
 
 
 def _code_webgpu(module: ModuleOp, weights: WeightStore) -> tuple[dict[str, Any], dict[str, bytes]]:
