@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import platform
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -158,15 +160,18 @@ def first_run_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def models_to_run(args: argparse.Namespace) -> list[tuple[str, Path, dict[str, np.ndarray]]]:
-    """(name, ONNX path, inputs) of each model of the chosen scale; paper models are exported on first use."""
+def models_to_run(args: argparse.Namespace, skip: set[str]) -> Iterator[tuple[str, Path, dict[str, np.ndarray]]]:
+    """(name, ONNX path, inputs) of each model of the chosen scale but `skip`; paper models are
+    exported when their turn comes."""
     if args.scale == "zoo":
         names = args.models or sorted(ZOO_MODELS)
-        return [(n, zoo_path(n), example_inputs(n, 1, args.seq)) for n in names]
+        yield from ((n, zoo_path(n), example_inputs(n, 1, args.seq)) for n in names if n not in skip)
+        return
     from nnjit.models.paper import export_paper_model, paper_models
 
-    chosen = paper_models(only=args.models or list(PAPER_IN_BROWSER))
-    return [(m.name, export_paper_model(m), m.example_inputs()) for m in chosen]
+    for m in paper_models(only=args.models or list(PAPER_IN_BROWSER)):
+        if m.name not in skip:
+            yield m.name, export_paper_model(m), m.example_inputs()
 
 
 def main() -> None:
@@ -180,6 +185,9 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None, help="Wasm threads (default: the page's choice)")
     parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--rows", type=Path,
+                        help="JSON file of finished rows: written after each model, models already in it are skipped "
+                        "(a long paper-scale run can stop and go on)")  # fmt: skip
     args = parser.parse_args()
     if not ensure_ort_web():
         sys.exit("cannot install onnxruntime-web from npm")
@@ -188,10 +196,12 @@ def main() -> None:
     browser = ChromiumBrowser()
     peer_server = SiteServer({"/ort/": ORT_DIST, "/onnx/": folder / "onnx", "/": ROOT / "benchmarks" / "browser"},
                              csp=False).start()  # fmt: skip
-    rows = []
+    rows: list[dict[str, Any]] = json.loads(args.rows.read_text()) if args.rows and args.rows.exists() else []
     try:
-        for name, model, inputs in models_to_run(args):
+        for name, model, inputs in models_to_run(args, skip={r["model"] for r in rows}):
             rows.append(bench_model(browser, peer_server.url, name, model, inputs, args, folder))
+            if args.rows:
+                args.rows.write_text(json.dumps(rows, indent=1))
     finally:
         browser.close()
         peer_server.stop()
