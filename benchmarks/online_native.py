@@ -304,16 +304,6 @@ def online_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def load() -> str:
     return "/".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
 
@@ -364,9 +354,11 @@ def main() -> int:
             "largest |output - first answer| over every run (and the first answer vs the reference executor).\n\n"
             + online_table(rows)
         )
+    from nnjit.tuner.lite_wasm import WasmCpu
+
     where = "; ".join(
         [*(f"{t}: {d}" for t, d in devices.items()),
-         f"{platform.node()}, {cpu_model()}, {os.cpu_count()} CPUs, load average {started_load} -> {load()}"]
+         f"{platform.node()}, {WasmCpu.detect().model}, {os.cpu_count()} CPUs, load average {started_load} -> {load()}"]
     )  # fmt: skip
     text = f"{where}\n\n" + "\n\n".join(sections)
     print(text)

@@ -38,6 +38,7 @@ import nnjit
 from nnjit.compiler import PIPELINES
 from nnjit.models.paper import PAPER_MODELS, PaperModel, Progress, export_paper_model, paper_models, paper_torch_model
 from nnjit.runtime.webgpu import shared_executor
+from nnjit.tuner.lite_wasm import WasmCpu
 
 COLUMNS = (
     "model",
@@ -220,22 +221,13 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} CPUs)"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} CPUs)"
-
-
 def environment() -> str:
     executor = shared_executor()
     info = dict(executor.adapter.info)
     adapter = f"{info.get('device', '?')} ({info.get('backend_type', '?')}, driver {info.get('description', '?')})"
     timing = "GPU timestamps" if executor.timestamps else "wall clock around submit (no timestamp-query)"
-    parts = [f"adapter: {adapter}; {timing}", f"CPU: {cpu_name()}, {platform.node()}, {platform.machine()}"]
+    cpu = f"CPU: {WasmCpu.detect().model} ({os.cpu_count()} CPUs), {platform.node()}, {platform.machine()}"
+    parts = [f"adapter: {adapter}; {timing}", cpu]
     if has_cuda():
         import torch
 
