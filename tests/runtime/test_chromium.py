@@ -9,7 +9,6 @@ the tests fail, they are never skipped.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +26,6 @@ from nnjit.runtime.chromium import ChromiumBrowser, SitePage
 # ours are at least as tight.
 RTOL, ATOL = 1e-3, 1e-4
 BATCH, SEQ = 1, 7
-
-
-@pytest.fixture(scope="module")
-def browser() -> Generator[ChromiumBrowser]:
-    browser = ChromiumBrowser()
-    yield browser
-    browser.close()
 
 
 def _site(tmp: Path, name: str) -> tuple[Path, dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -5,7 +5,6 @@ API and the tuned schedules from IndexedDB, with the same outputs."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +19,6 @@ RTOL, ATOL = 1e-3, 1e-4
 MODEL, SEQ = "gpt2", 7
 SCHEDULING_SLACK_MS = 50.0
 """What an inference may wait beyond the tuning step in progress: the event loop handing over."""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Generator[ChromiumBrowser]:
-    browser = ChromiumBrowser()
-    yield browser
-    browser.close()
 
 
 @pytest.fixture(scope="module")

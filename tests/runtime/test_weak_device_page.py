@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,6 @@ LIMIT = 12000
 """Bytes a binding: splits four of the zoo GPT-2's weights and holds its largest intermediate (8 KiB)."""
 INPUTS = example_inputs("gpt2", 1, 8)
 SHAPES = {name: value.shape for name, value in INPUTS.items()}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Generator[ChromiumBrowser]:
-    browser = ChromiumBrowser()
-    yield browser
-    browser.close()
 
 
 @pytest.fixture(scope="module")
