@@ -249,7 +249,8 @@ def compile(
     default_pipeline = target_pipeline(target, max_binding_bytes)
     if max_binding_bytes is not None and pipeline is not None:
         raise NnjitError("max_binding_bytes sets the webgpu pipeline's binding limit; with a pipeline of your own, "
-                         "give it to the pass: web-split-bindings{max-bytes=N}")  # fmt: skip
+                         "give it to both passes (as target_pipeline('webgpu', N) does): "
+                         "convert-nn-to-web{max-binding-bytes=N} and web-split-bindings{max-bytes=N}")  # fmt: skip
 
     def build() -> CompiledModel:
         started = time.perf_counter()
